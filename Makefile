@@ -1,0 +1,49 @@
+NAME    := vault-plugin-secrets-identity
+VERSION ?= 0.1.0
+PKG     := github.com/vault-identity/vault-plugin-secrets-identity
+LDFLAGS := -X $(PKG)/plugin.Version=v$(VERSION)
+BIN     := bin/$(NAME)
+TESTARGS ?=
+
+.PHONY: default build dev dev-background dev-stop vault test test-unit test-integration bench fmt fmtcheck vet
+
+default: build
+
+build:
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/$(NAME)
+
+# The Vault server binary, built once from tools/vault and cached.
+vault:
+	@scripts/vault.sh >/dev/null
+
+dev: vault build
+	VERSION=v$(VERSION) scripts/dev.sh
+
+dev-background: vault build
+	VERSION=v$(VERSION) scripts/dev.sh --background
+
+dev-stop:
+	scripts/dev.sh --stop
+
+test: test-unit test-integration
+
+test-unit:
+	go test -race -count=1 $(TESTARGS) ./...
+
+test-integration: vault build
+	VAULT_BIN=$$(scripts/vault.sh) PLUGIN_BIN=$(CURDIR)/$(BIN) PLUGIN_VERSION=v$(VERSION) \
+		go test -tags integration -count=1 -timeout 20m $(TESTARGS) ./integration/...
+
+bench: vault build
+	go test -run '^$$' -bench . -benchmem ./backend/...
+	VAULT_BIN=$$(scripts/vault.sh) PLUGIN_BIN=$(CURDIR)/$(BIN) PLUGIN_VERSION=v$(VERSION) \
+		go run ./cmd/identity-bench $(BENCHARGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+fmtcheck:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	go vet ./...

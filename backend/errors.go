@@ -1,0 +1,29 @@
+package backend
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Error is a failure caused by the request rather than by the engine: bad input,
+// an unknown id, a name already in use. Status is the HTTP status Vault answers
+// with (400 unless stated otherwise); Msg is Vault's message, verbatim.
+type Error struct {
+	Status int
+	Msg    string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// userErrorf builds a 400 Error.
+func userErrorf(format string, args ...any) error {
+	return &Error{Status: http.StatusBadRequest, Msg: fmt.Sprintf(format, args...)}
+}
+
+// AsError reports whether err is (or wraps) a request error and returns it.
+func AsError(err error) (*Error, bool) {
+	var e *Error
+	ok := errors.As(err, &e)
+	return e, ok
+}

@@ -1,0 +1,68 @@
+//go:build integration
+
+// Package integration runs the plugin under a real Vault dev server, launched
+// over go-plugin RPC exactly as an operator would run it, and compares its
+// answers with Vault's built-in identity/ engine in the same server.
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/vault-identity/vault-plugin-secrets-identity/internal/devvault"
+)
+
+// Mounts of the plugin in the shared server.
+const (
+	mount  = "ident"
+	mount2 = "ident2"
+)
+
+var (
+	server        *devvault.Server
+	pluginVersion string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	opts, err := devvault.FromEnv()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration suite cannot run:", err)
+		return 1
+	}
+	pluginVersion = opts.PluginVersion
+	ctx := context.Background()
+	server, err = devvault.Start(ctx, opts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting Vault:", err)
+		return 1
+	}
+	defer server.Stop()
+	for _, p := range []string{mount, mount2} {
+		if err := server.Enable(ctx, p); err != nil {
+			fmt.Fprintf(os.Stderr, "enabling the plugin at %s: %v\n", p, err)
+			return 1
+		}
+	}
+	code := m.Run()
+	if code != 0 {
+		fmt.Fprintln(os.Stderr, "Vault log:", server.LogPath(), "(set KEEP_VAULT_DIR=1 to keep it)")
+	}
+	return code
+}
+
+// do sends one request to the shared server and fails the test on a
+// transport error.
+func do(t testing.TB, method, path string, body any) devvault.Reply {
+	t.Helper()
+	r, err := server.Do(context.Background(), method, path, body)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return r
+}

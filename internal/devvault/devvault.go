@@ -1,0 +1,210 @@
+// Package devvault starts a real Vault dev server on loopback with this
+// plugin registered, for the integration tests and the load tool.
+package devvault
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+)
+
+// PluginName is the catalog name; it cannot collide with a built-in engine.
+const PluginName = "vault-plugin-secrets-identity"
+
+// Options says which binaries to run.
+type Options struct {
+	VaultBin      string // Vault server binary
+	PluginBin     string // plugin binary
+	PluginVersion string // semver the plugin reports, e.g. v0.1.0
+	Log           io.Writer
+}
+
+// FromEnv reads Options from VAULT_BIN, PLUGIN_BIN and PLUGIN_VERSION, as the
+// Makefile sets them. A missing binary is an error, never a reason to skip.
+func FromEnv() (Options, error) {
+	o := Options{
+		VaultBin:      os.Getenv("VAULT_BIN"),
+		PluginBin:     os.Getenv("PLUGIN_BIN"),
+		PluginVersion: os.Getenv("PLUGIN_VERSION"),
+	}
+	for name, path := range map[string]string{"VAULT_BIN": o.VaultBin, "PLUGIN_BIN": o.PluginBin} {
+		if path == "" {
+			return o, fmt.Errorf("%s is not set: run the integration suite with make test-integration", name)
+		}
+		if _, err := os.Stat(path); err != nil {
+			return o, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return o, nil
+}
+
+// Server is a running dev server.
+type Server struct {
+	Addr   string
+	Token  string
+	Client *api.Client
+	dir    string
+	cmd    *exec.Cmd
+	done   chan error
+	opts   Options
+}
+
+// Start launches the server, waits until it answers and registers the plugin.
+func Start(ctx context.Context, o Options) (*Server, error) {
+	dir, err := os.MkdirTemp("", "identity-devvault-")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Token: "root", dir: dir, opts: o, done: make(chan error, 1)}
+	if err := s.start(ctx); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) start(ctx context.Context) error {
+	pluginDir := filepath.Join(s.dir, "plugins")
+	if err := os.MkdirAll(pluginDir, 0o755); err != nil {
+		return err
+	}
+	sum, err := copyFile(s.opts.PluginBin, filepath.Join(pluginDir, PluginName))
+	if err != nil {
+		return err
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	s.Addr = "http://127.0.0.1:" + strconv.Itoa(port)
+	s.cmd = exec.Command(s.opts.VaultBin, "server", "-dev",
+		"-dev-root-token-id="+s.Token,
+		"-dev-listen-address=127.0.0.1:"+strconv.Itoa(port),
+		"-dev-plugin-dir="+pluginDir, "-dev-plugin-init=false")
+	logFile, err := os.Create(filepath.Join(s.dir, "vault.log"))
+	if err != nil {
+		return err
+	}
+	var out io.Writer = logFile
+	if s.opts.Log != nil {
+		out = io.MultiWriter(logFile, s.opts.Log)
+	}
+	s.cmd.Stdout, s.cmd.Stderr = out, out
+	if err := s.cmd.Start(); err != nil {
+		return fmt.Errorf("starting vault: %w", err)
+	}
+	go func() { s.done <- s.cmd.Wait(); logFile.Close() }()
+
+	conf := api.DefaultConfig()
+	conf.Address = s.Addr
+	conf.MaxRetries = 0
+	if s.Client, err = api.NewClient(conf); err != nil {
+		return err
+	}
+	s.Client.SetToken(s.Token)
+	if err := s.waitReady(ctx); err != nil {
+		return err
+	}
+	return s.Client.Sys().RegisterPluginWithContext(ctx, &api.RegisterPluginInput{
+		Name:    PluginName,
+		Type:    api.PluginTypeSecrets,
+		Command: PluginName,
+		SHA256:  sum,
+		Version: s.opts.PluginVersion,
+	})
+}
+
+// waitReady polls the health endpoint until the server is unsealed and active.
+func (s *Server) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		h, err := s.Client.Sys().HealthWithContext(ctx)
+		if err == nil && h.Initialized && !h.Sealed && !h.Standby {
+			return nil
+		}
+		select {
+		case err := <-s.done:
+			return fmt.Errorf("vault exited before it was ready (%v); log: %s", err, s.LogPath())
+		case <-ctx.Done():
+			return fmt.Errorf("vault not ready after 60s (last error: %v); log: %s", err, s.LogPath())
+		case <-tick.C:
+		}
+	}
+}
+
+// Enable mounts the plugin at path, passing the Authorization header through
+// as the OIDC endpoints need.
+func (s *Server) Enable(ctx context.Context, path string) error {
+	return s.Client.Sys().MountWithContext(ctx, path, &api.MountInput{
+		Type: PluginName,
+		Config: api.MountConfigInput{
+			PassthroughRequestHeaders: []string{"Authorization"},
+			PluginVersion:             s.opts.PluginVersion,
+		},
+	})
+}
+
+// LogPath is the server's log file.
+func (s *Server) LogPath() string { return filepath.Join(s.dir, "vault.log") }
+
+// Stop ends the server this Server started (by its process, never by name)
+// and removes its files.
+func (s *Server) Stop() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-s.done:
+		case <-time.After(15 * time.Second):
+			_ = s.cmd.Process.Kill()
+			<-s.done
+		}
+	}
+	if os.Getenv("KEEP_VAULT_DIR") == "" {
+		_ = os.RemoveAll(s.dir)
+	}
+}
+
+func copyFile(from, to string) (sha string, err error) {
+	in, err := os.Open(from)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(out, h), in); err != nil {
+		out.Close()
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), out.Close()
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	addr, ok := l.Addr().(*net.TCPAddr)
+	if !ok {
+		return 0, errors.New("not a TCP address")
+	}
+	return addr.Port, nil
+}

@@ -1,0 +1,118 @@
+// Package testutil has helpers shared by the unit tests: a backend on
+// in-memory storage and a request runner that reports the HTTP status Vault
+// would answer with.
+package testutil
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// Factory builds a backend for a test; plugin.Factory in practice.
+type Factory func(context.Context, *logical.BackendConfig) (logical.Backend, error)
+
+// Backend is a backend under test with its storage.
+type Backend struct {
+	T       testing.TB
+	B       *framework.Backend
+	Storage *logical.InmemStorage
+}
+
+// New builds a backend over fresh in-memory storage and initializes it the
+// way Vault does.
+func New(t testing.TB, factory Factory) *Backend {
+	return NewWithStorage(t, factory, new(logical.InmemStorage))
+}
+
+// NewWithStorage is New over existing storage: a restart of the plugin.
+func NewWithStorage(t testing.TB, factory Factory, s *logical.InmemStorage) *Backend {
+	t.Helper()
+	conf := logical.TestBackendConfig()
+	conf.StorageView = s
+	conf.Logger = hclog.NewNullLogger()
+	b, err := factory(context.Background(), conf)
+	if err != nil {
+		t.Fatalf("factory: %v", err)
+	}
+	fb := b.(*framework.Backend)
+	if err := fb.Initialize(context.Background(), &logical.InitializationRequest{Storage: s}); err != nil {
+		t.Fatalf("initialize: %v", err)
+	}
+	return &Backend{T: t, B: fb, Storage: s}
+}
+
+// Result is a handled request: the response, the error and the HTTP status
+// Vault's HTTP layer would send.
+type Result struct {
+	Req    *logical.Request
+	Resp   *logical.Response
+	Err    error
+	Status int
+}
+
+// Data returns the response data, failing the test if there is none.
+func (r Result) Data() map[string]any {
+	if r.Resp == nil {
+		panic("no response")
+	}
+	return r.Resp.Data
+}
+
+// ErrorText returns the error message the client would see, or "".
+func (r Result) ErrorText() string {
+	if r.Resp != nil && r.Resp.IsError() {
+		return r.Resp.Error().Error()
+	}
+	if r.Err != nil {
+		return r.Err.Error()
+	}
+	return ""
+}
+
+// Do sends one request to the backend.
+func (b *Backend) Do(op logical.Operation, path string, data map[string]any) Result {
+	b.T.Helper()
+	req := &logical.Request{Operation: op, Path: path, Data: data, Storage: b.Storage}
+	resp, err := b.B.HandleRequest(context.Background(), req)
+	return Result{Req: req, Resp: resp, Err: err, Status: Status(req, resp, err)}
+}
+
+// Write, Read, Delete and List are Do for each operation.
+func (b *Backend) Write(path string, data map[string]any) Result {
+	b.T.Helper()
+	return b.Do(logical.UpdateOperation, path, data)
+}
+
+func (b *Backend) Read(path string) Result {
+	b.T.Helper()
+	return b.Do(logical.ReadOperation, path, nil)
+}
+
+func (b *Backend) Delete(path string) Result {
+	b.T.Helper()
+	return b.Do(logical.DeleteOperation, path, nil)
+}
+
+func (b *Backend) List(path string) Result {
+	b.T.Helper()
+	return b.Do(logical.ListOperation, path, nil)
+}
+
+// Status is the HTTP status Vault's HTTP layer answers for this outcome.
+func Status(req *logical.Request, resp *logical.Response, err error) int {
+	if code, _ := logical.RespondErrorCommon(req, resp, err); code != 0 {
+		return code
+	}
+	if resp == nil {
+		return http.StatusNoContent
+	}
+	if err != nil {
+		return http.StatusInternalServerError
+	}
+	return http.StatusOK
+}

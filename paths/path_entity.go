@@ -1,0 +1,359 @@
+package paths
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
+)
+
+const entityPrefix = "entity"
+
+func entityFields() map[string]*framework.FieldSchema {
+	return map[string]*framework.FieldSchema{
+		"id": {
+			Type:        framework.TypeString,
+			Description: "ID of the entity. If set, updates the corresponding existing entity.",
+		},
+		"name": {
+			Type:        framework.TypeString,
+			Description: "Name of the entity. Generated (entity_ followed by 8 hex digits) when absent on create.",
+		},
+		"metadata": {
+			Type: framework.TypeKVPairs,
+			Description: `Metadata to be associated with the entity. Replaces the stored metadata as a whole.
+In CLI, this parameter can be repeated multiple times, and it all gets merged together.
+For example:
+vault <command> <path> metadata=key1=value1 metadata=key2=value2`,
+		},
+		"policies": {
+			Type:        framework.TypeCommaStringSlice,
+			Description: "Policies to be tied to the entity.",
+		},
+		"disabled": {
+			Type:        framework.TypeBool,
+			Description: "If set true, tokens tied to this identity will not be able to be used (but will not be revoked).",
+		},
+	}
+}
+
+var entityCreateResponse = map[int][]framework.Response{
+	http.StatusOK: {{
+		Description: "The entity was created.",
+		Fields: map[string]*framework.FieldSchema{
+			"id":      {Type: framework.TypeString, Description: "ID of the new entity."},
+			"name":    {Type: framework.TypeString, Description: "Name of the new entity."},
+			"aliases": {Type: framework.TypeStringSlice, Description: "IDs of the entity's aliases."},
+		},
+	}},
+	http.StatusNoContent: {{Description: "An existing entity was updated."}},
+}
+
+var entityReadResponse = map[int][]framework.Response{
+	http.StatusOK: {{
+		Description: "OK",
+		Fields: map[string]*framework.FieldSchema{
+			"id":                  {Type: framework.TypeString, Description: "ID of the entity."},
+			"name":                {Type: framework.TypeString, Description: "Name of the entity."},
+			"metadata":            {Type: framework.TypeKVPairs, Description: "Metadata of the entity."},
+			"policies":            {Type: framework.TypeStringSlice, Description: "Policies tied to the entity."},
+			"disabled":            {Type: framework.TypeBool, Description: "Whether the entity is disabled."},
+			"namespace_id":        {Type: framework.TypeString, Description: "Namespace of the entity."},
+			"merged_entity_ids":   {Type: framework.TypeStringSlice, Description: "IDs of the entities merged into this one."},
+			"creation_time":       {Type: framework.TypeTime, Description: "When the entity was created (RFC 3339)."},
+			"last_update_time":    {Type: framework.TypeTime, Description: "When the entity was last updated (RFC 3339)."},
+			"aliases":             {Type: framework.TypeSlice, Description: "The entity's aliases."},
+			"direct_group_ids":    {Type: framework.TypeStringSlice, Description: "Groups that list the entity as a member."},
+			"inherited_group_ids": {Type: framework.TypeStringSlice, Description: "Ancestors of the direct groups."},
+			"group_ids":           {Type: framework.TypeStringSlice, Description: "Direct and inherited groups."},
+		},
+	}},
+}
+
+func entityPaths(s *backend.Store) []*framework.Path {
+	h := &entityHandler{store: s}
+	return []*framework.Path{
+		{
+			Pattern:      "entity$",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: entityPrefix, OperationVerb: "create"},
+			Fields:       entityFields(),
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.UpdateOperation: &framework.PathOperation{
+					Callback:  h.upsert,
+					Summary:   "Create an entity, or update the one selected by id or name.",
+					Responses: entityCreateResponse,
+				},
+			},
+			HelpSynopsis:    "Create a new entity, or update an existing one.",
+			HelpDescription: entityHelp,
+		},
+		{
+			Pattern:      "entity/name/(?P<name>.+)",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: entityPrefix, OperationSuffix: "by-name"},
+			Fields:       entityFields(),
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.UpdateOperation: &framework.PathOperation{
+					Callback:     h.upsert,
+					Summary:      "Create or update the entity with this name.",
+					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "update"},
+					Responses:    entityCreateResponse,
+				},
+				logical.ReadOperation: &framework.PathOperation{
+					Callback:     h.readByName,
+					Summary:      "Read the entity with this name (case-insensitive).",
+					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read"},
+					Responses:    entityReadResponse,
+				},
+				logical.DeleteOperation: &framework.PathOperation{
+					Callback:     h.deleteByName,
+					Summary:      "Delete the entity with this name.",
+					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "delete"},
+					Responses:    noContent,
+				},
+			},
+			HelpSynopsis:    "Create, read, update or delete an entity by its name.",
+			HelpDescription: entityNameHelp,
+		},
+		{
+			Pattern:      "entity/id/" + framework.GenericNameRegex("id"),
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: entityPrefix, OperationSuffix: "by-id"},
+			Fields:       entityFields(),
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.UpdateOperation: &framework.PathOperation{
+					Callback:     h.upsert,
+					Summary:      "Update the entity with this id.",
+					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "update"},
+					Responses:    entityCreateResponse,
+				},
+				logical.ReadOperation: &framework.PathOperation{
+					Callback:     h.readByID,
+					Summary:      "Read the entity with this id.",
+					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read"},
+					Responses:    entityReadResponse,
+				},
+				logical.DeleteOperation: &framework.PathOperation{
+					Callback:     h.deleteByID,
+					Summary:      "Delete the entity with this id.",
+					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "delete"},
+					Responses:    noContent,
+				},
+			},
+			HelpSynopsis:    "Read, update or delete an entity by its id.",
+			HelpDescription: entityIDHelp,
+		},
+		{
+			Pattern:      "entity/batch-delete",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: entityPrefix, OperationVerb: "batch-delete"},
+			Fields: map[string]*framework.FieldSchema{
+				"entity_ids": {
+					Type:        framework.TypeCommaStringSlice,
+					Description: "Entity IDs to delete. Unknown ids are skipped.",
+				},
+			},
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.UpdateOperation: &framework.PathOperation{
+					Callback:  h.batchDelete,
+					Summary:   "Delete several entities at once.",
+					Responses: noContent,
+				},
+			},
+			HelpSynopsis:    "Delete several entities by id.",
+			HelpDescription: entityBatchDeleteHelp,
+		},
+		{
+			Pattern:      "entity/name/?$",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: entityPrefix, OperationSuffix: "by-name"},
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ListOperation: &framework.PathOperation{
+					Callback:     h.listByName,
+					Summary:      "List entity names.",
+					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "list"},
+					Responses:    listResponse,
+				},
+			},
+			HelpSynopsis:    "List all entity names.",
+			HelpDescription: entityListHelp,
+		},
+		{
+			Pattern:      "entity/id/?$",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: entityPrefix, OperationSuffix: "by-id"},
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ListOperation: &framework.PathOperation{
+					Callback:     h.listByID,
+					Summary:      "List entity ids.",
+					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "list"},
+					Responses:    listResponse,
+				},
+			},
+			HelpSynopsis:    "List all entity ids.",
+			HelpDescription: entityListHelp,
+		},
+	}
+}
+
+type entityHandler struct {
+	store *backend.Store
+}
+
+func (h *entityHandler) upsert(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	e, created, err := h.store.UpsertEntity(ctx, backend.EntityUpdate{
+		ID:       d.Get("id").(string),
+		Name:     d.Get("name").(string),
+		Metadata: optional[map[string]string](d, "metadata"),
+		Policies: optional[[]string](d, "policies"),
+		Disabled: optional[bool](d, "disabled"),
+	})
+	if err != nil {
+		return respondErr(req, err)
+	}
+	if !created {
+		return nil, nil
+	}
+	return &logical.Response{Data: map[string]any{
+		"id":      e.ID,
+		"name":    e.Name,
+		"aliases": []string(nil),
+	}}, nil
+}
+
+func (h *entityHandler) readByID(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	id := d.Get("id").(string)
+	if id == "" {
+		return logical.ErrorResponse("missing entity id"), nil
+	}
+	e, err := h.store.EntityByID(ctx, id)
+	return entityReadResult(req, e, err)
+}
+
+func (h *entityHandler) readByName(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	name := d.Get("name").(string)
+	if name == "" {
+		return logical.ErrorResponse("missing entity name"), nil
+	}
+	e, err := h.store.EntityByName(ctx, name)
+	return entityReadResult(req, e, err)
+}
+
+func entityReadResult(req *logical.Request, e *backend.Entity, err error) (*logical.Response, error) {
+	if err != nil {
+		return respondErr(req, err)
+	}
+	if e == nil {
+		return nil, nil
+	}
+	return &logical.Response{Data: entityData(e)}, nil
+}
+
+// entityData is an entity as Vault reads it out.
+func entityData(e *backend.Entity) map[string]any {
+	policies := e.Policies
+	if policies == nil {
+		policies = []string{}
+	}
+	return map[string]any{
+		"id":                  e.ID,
+		"name":                e.Name,
+		"metadata":            e.Metadata,
+		"policies":            policies,
+		"disabled":            e.Disabled,
+		"namespace_id":        e.NamespaceID,
+		"merged_entity_ids":   e.MergedEntityIDs,
+		"creation_time":       formatTime(e.CreationTime),
+		"last_update_time":    formatTime(e.LastUpdateTime),
+		"aliases":             []any{},
+		"direct_group_ids":    []string{},
+		"inherited_group_ids": []string{},
+		"group_ids":           []string{},
+	}
+}
+
+// formatTime prints a time as Vault does: RFC 3339 in UTC with nanoseconds.
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func (h *entityHandler) deleteByID(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	id := d.Get("id").(string)
+	if id == "" {
+		return logical.ErrorResponse("missing entity id"), nil
+	}
+	if err := h.store.DeleteEntity(ctx, id); err != nil {
+		return respondErr(req, err)
+	}
+	return nil, nil
+}
+
+func (h *entityHandler) deleteByName(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	name := d.Get("name").(string)
+	if name == "" {
+		return logical.ErrorResponse("missing entity name"), nil
+	}
+	if err := h.store.DeleteEntityByName(ctx, name); err != nil {
+		return respondErr(req, err)
+	}
+	return nil, nil
+}
+
+func (h *entityHandler) batchDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	ids := d.Get("entity_ids").([]string)
+	if len(ids) == 0 {
+		return logical.ErrorResponse("missing entity ids to delete"), nil
+	}
+	if err := h.store.DeleteEntities(ctx, ids); err != nil {
+		return respondErr(req, err)
+	}
+	return nil, nil
+}
+
+func (h *entityHandler) listByID(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	return h.list(ctx, req, func(e *backend.Entity) string { return e.ID })
+}
+
+func (h *entityHandler) listByName(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	return h.list(ctx, req, func(e *backend.Entity) string { return e.Name })
+}
+
+// list answers both entity lists: keys are ids or names, key_info is keyed
+// by id in both, and the order is ascending id, as in Vault.
+func (h *entityHandler) list(ctx context.Context, req *logical.Request, key func(*backend.Entity) string) (*logical.Response, error) {
+	entities, err := h.store.Entities(ctx)
+	if err != nil {
+		return respondErr(req, err)
+	}
+	keys := make([]string, 0, len(entities))
+	info := make(map[string]any, len(entities))
+	for _, e := range entities {
+		keys = append(keys, key(e))
+		info[e.ID] = map[string]any{"name": e.Name}
+	}
+	return logical.ListResponseWithInfo(keys, info), nil
+}
+
+var (
+	entityHelp = strings.TrimSpace(`
+An entity is a person or service known to the identity store. Writing here
+creates one, or updates an existing one: the entity with the given "id", or,
+when no id is given, the entity whose name matches "name" in any letter case.
+A new entity answers with its id and name; an update answers 204.
+`)
+	entityNameHelp = strings.TrimSpace(`
+Entities addressed by name. Names are unique without regard to letter case and
+are looked up the same way; the stored spelling is the one last written.
+Writing to a name that does not exist creates the entity.
+`)
+	entityIDHelp = strings.TrimSpace(`
+Entities addressed by id. Writing updates only the fields given; metadata is
+replaced as a whole. Deleting an unknown id succeeds.
+`)
+	entityBatchDeleteHelp = strings.TrimSpace(`
+Deletes every entity whose id is in "entity_ids". Ids that match no entity are
+skipped.
+`)
+	entityListHelp = strings.TrimSpace(`
+Lists entities in ascending id order. "key_info" is keyed by entity id for both
+lists and gives each entity's name and aliases.
+`)
+)

@@ -1,0 +1,60 @@
+// Package paths maps the identity engine's HTTP API onto the backend package:
+// field schemas, operations, help, response schemas and input decoding. Each
+// file serves one URL family.
+package paths
+
+import (
+	"net/http"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
+)
+
+// All returns every path of the engine.
+func All(s *backend.Store) []*framework.Path {
+	return entityPaths(s)
+}
+
+// respondErr turns a backend error into Vault's answer: a request error
+// becomes an error response with Vault's message and status; anything else
+// is an internal error (500).
+func respondErr(req *logical.Request, err error) (*logical.Response, error) {
+	if e, ok := backend.AsError(err); ok {
+		resp := logical.ErrorResponse(e.Msg)
+		switch e.Status {
+		case http.StatusBadRequest:
+			return resp, nil
+		case http.StatusForbidden:
+			return resp, logical.ErrPermissionDenied
+		default:
+			return logical.RespondWithStatusCode(resp, req, e.Status)
+		}
+	}
+	return nil, err
+}
+
+// optional reads a field that Vault treats differently when absent.
+func optional[T any](d *framework.FieldData, key string) backend.Opt[T] {
+	if v, ok := d.GetOk(key); ok {
+		return backend.Some(v.(T))
+	}
+	return backend.Opt[T]{}
+}
+
+// Shared response declarations.
+var (
+	noContent = map[int][]framework.Response{
+		http.StatusNoContent: {{Description: "No Content"}},
+	}
+	listResponse = map[int][]framework.Response{
+		http.StatusOK: {{
+			Description: "OK",
+			Fields: map[string]*framework.FieldSchema{
+				"keys":     {Type: framework.TypeStringSlice, Description: "The listed keys."},
+				"key_info": {Type: framework.TypeMap, Description: "Details of each listed object, keyed by its id."},
+			},
+		}},
+	}
+)

@@ -1,0 +1,60 @@
+// Package plugin assembles the Vault backend from the identity store
+// (package backend) and its HTTP paths (package paths).
+package plugin
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
+	"github.com/vault-identity/vault-plugin-secrets-identity/paths"
+)
+
+// Version is the plugin's semantic version, set at build time with
+// -ldflags "-X github.com/vault-identity/vault-plugin-secrets-identity/plugin.Version=vX.Y.Z".
+// Vault records it in the plugin catalog.
+var Version = "v0.0.0-dev"
+
+var _ logical.Factory = Factory
+
+// Factory builds and sets up the backend for one mount.
+func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
+	if conf == nil {
+		return nil, errors.New("configuration passed into backend is nil")
+	}
+	b := New(conf)
+	if err := b.Setup(ctx, conf); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// New returns the backend of one mount over conf's storage. Factory calls it;
+// tests may too.
+func New(conf *logical.BackendConfig) *framework.Backend {
+	store := backend.New(backend.Options{
+		Storage: conf.StorageView,
+		Logger:  conf.Logger,
+	})
+	return &framework.Backend{
+		Help:        strings.TrimSpace(backendHelp),
+		BackendType: logical.TypeLogical,
+		Paths:       paths.All(store),
+		InitializeFunc: func(ctx context.Context, _ *logical.InitializationRequest) error {
+			return store.Load(ctx)
+		},
+		Invalidate:     store.Invalidate,
+		RunningVersion: Version,
+	}
+}
+
+const backendHelp = `
+The identity secrets engine keeps entities: the people and services that use
+Vault, with their metadata and policies. It serves the same API as Vault's
+built-in identity/ engine from an external plugin mount, and can be mounted
+several times for independent identity stores.
+`
