@@ -164,6 +164,14 @@ func (s *Store) Entities(ctx context.Context) ([]*Entity, error) {
 	return s.entities.sorted(), nil
 }
 
+// EntityCount returns how many entities there are.
+func (s *Store) EntityCount(ctx context.Context) (int, error) {
+	if err := s.ready(ctx); err != nil {
+		return 0, err
+	}
+	return s.entities.len(), nil
+}
+
 // DeleteEntity deletes the entity with this id; an unknown id is not an error.
 func (s *Store) DeleteEntity(ctx context.Context, id string) error {
 	if err := s.ready(ctx); err != nil {

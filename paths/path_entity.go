@@ -353,7 +353,8 @@ Deletes every entity whose id is in "entity_ids". Ids that match no entity are
 skipped.
 `)
 	entityListHelp = strings.TrimSpace(`
-Lists entities in ascending id order. "key_info" is keyed by entity id for both
-lists and gives each entity's name and aliases.
+Lists entities in ascending id order. The id list carries "key_info", keyed by
+entity id, with each entity's name and aliases; as in Vault, the name list has
+none, because its keys are names.
 `)
 )

@@ -12,9 +12,9 @@ import (
 	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
 )
 
-// All returns every path of the engine.
-func All(s *backend.Store) []*framework.Path {
-	return entityPaths(s)
+// All returns every path of the engine; version is the running plugin's.
+func All(s *backend.Store, version string) []*framework.Path {
+	return append(entityPaths(s), infoPaths(s, version)...)
 }
 
 // respondErr turns a backend error into Vault's answer: a request error

@@ -43,7 +43,7 @@ func New(conf *logical.BackendConfig) *framework.Backend {
 	return &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
-		Paths:       paths.All(store),
+		Paths:       paths.All(store, Version),
 		InitializeFunc: func(ctx context.Context, _ *logical.InitializationRequest) error {
 			return store.Load(ctx)
 		},

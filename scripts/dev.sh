@@ -36,6 +36,8 @@ esac
 
 vault=$("$root/scripts/vault.sh")
 plugin="$root/bin/$name"
+mkdir -p "$root/bin"
+ln -sf "$vault" "$root/bin/vault"
 [ -x "$plugin" ] || { echo "missing $plugin: run make build" >&2; exit 1; }
 
 stop
@@ -47,7 +49,8 @@ export VAULT_TOKEN=root
 "$vault" server -dev -dev-root-token-id=root -dev-listen-address="127.0.0.1:$port" \
   -dev-plugin-dir="$state/plugins" -dev-plugin-init=false >"$state/vault.log" 2>&1 &
 echo $! >"$pidfile"
-[ "$mode" = foreground ] && trap 'stop' EXIT INT TERM
+trap stop EXIT  # also on a failed start; background mode clears it on success
+[ "$mode" = foreground ] && trap 'exit 0' INT TERM
 
 # Poll until the server answers, giving up after 60 seconds.
 deadline=$((SECONDS + 60))
@@ -69,8 +72,7 @@ cat <<MSG
 Vault dev server running (pid $(cat "$pidfile"), log $state/vault.log)
 with $name ${VERSION:-} enabled at $mount/.
 
-  export VAULT_ADDR=$VAULT_ADDR
-  export VAULT_TOKEN=root
+  export PATH="$root/bin:\$PATH" VAULT_ADDR=$VAULT_ADDR VAULT_TOKEN=root
 
   vault write $mount/entity name=alice policies=default metadata=team=dev
   vault read $mount/entity/name/alice

@@ -1,0 +1,179 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/stretchr/testify/require"
+)
+
+func newTestStore(t testing.TB, s logical.Storage) *Store {
+	t.Helper()
+	st := New(Options{Storage: s})
+	require.NoError(t, st.Load(context.Background()))
+	return st
+}
+
+func TestSchemaVersionRecorded(t *testing.T) {
+	s := new(logical.InmemStorage)
+	newTestStore(t, s)
+	e, err := s.Get(context.Background(), schemaKey)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"version":1}`, string(e.Value))
+}
+
+func TestNewerSchemaRefusesToLoad(t *testing.T) {
+	s := new(logical.InmemStorage)
+	entry, _ := logical.StorageEntryJSON(schemaKey, schemaRecord{Version: SchemaVersion + 1})
+	require.NoError(t, s.Put(context.Background(), entry))
+	err := New(Options{Storage: s}).Load(context.Background())
+	require.ErrorContains(t, err, "newer than this plugin understands")
+}
+
+func TestSchemaUpgradesRunInOrder(t *testing.T) {
+	s := new(logical.InmemStorage)
+	entry, _ := logical.StorageEntryJSON(schemaKey, schemaRecord{Version: 0})
+	require.NoError(t, s.Put(context.Background(), entry))
+	ran := false
+	upgrades[0] = func(context.Context, *Store) error { ran = true; return nil }
+	defer delete(upgrades, 0)
+	newTestStore(t, s)
+	require.True(t, ran)
+	var rec schemaRecord
+	found, err := New(Options{Storage: s}).getJSON(context.Background(), schemaKey, &rec)
+	require.NoError(t, err)
+	require.True(t, found)
+	require.Equal(t, SchemaVersion, rec.Version)
+}
+
+func TestRequestsLoadLazily(t *testing.T) {
+	s := new(logical.InmemStorage)
+	first := newTestStore(t, s)
+	e, _, err := first.UpsertEntity(context.Background(), EntityUpdate{Name: "alice"})
+	require.NoError(t, err)
+	// A store that never saw Initialize loads on its first request.
+	lazy := New(Options{Storage: s})
+	got, err := lazy.EntityByName(context.Background(), "ALICE")
+	require.NoError(t, err)
+	require.Equal(t, e.ID, got.ID)
+}
+
+func TestInvalidateFollowsStorage(t *testing.T) {
+	ctx := context.Background()
+	s := new(logical.InmemStorage)
+	writer, reader := newTestStore(t, s), newTestStore(t, s)
+
+	e, _, err := writer.UpsertEntity(ctx, EntityUpdate{Name: "alice"})
+	require.NoError(t, err)
+	reader.Invalidate(ctx, entityKey(e.ID))
+	got, _ := reader.EntityByName(ctx, "alice")
+	require.NotNil(t, got)
+
+	_, _, err = writer.UpsertEntity(ctx, EntityUpdate{ID: e.ID, Name: "alicia"})
+	require.NoError(t, err)
+	reader.Invalidate(ctx, entityKey(e.ID))
+	got, _ = reader.EntityByName(ctx, "alice")
+	require.Nil(t, got, "the old name is released")
+	got, _ = reader.EntityByName(ctx, "alicia")
+	require.Equal(t, e.ID, got.ID)
+
+	require.NoError(t, writer.DeleteEntity(ctx, e.ID))
+	reader.Invalidate(ctx, entityKey(e.ID))
+	got, _ = reader.EntityByID(ctx, e.ID)
+	require.Nil(t, got)
+	reader.Invalidate(ctx, "unrelated/key")
+}
+
+func TestLoadResolvesDuplicateNames(t *testing.T) {
+	ctx := context.Background()
+	s := new(logical.InmemStorage)
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, name := range []string{"Dup", "dup"} {
+		e := &Entity{ID: fmt.Sprintf("id-%d", i), Name: name, NamespaceID: NamespaceID, CreationTime: t0.Add(time.Duration(i) * time.Hour)}
+		entry, _ := logical.StorageEntryJSON(entityKey(e.ID), e)
+		require.NoError(t, s.Put(ctx, entry))
+	}
+	st := newTestStore(t, s)
+	got, _ := st.EntityByName(ctx, "DUP")
+	require.Equal(t, "id-0", got.ID, "the older entity keeps the name")
+	other, _ := st.EntityByID(ctx, "id-1")
+	require.NotNil(t, other, "the other stays reachable by id")
+}
+
+func TestInjectedClock(t *testing.T) {
+	now := time.Date(2030, 5, 6, 7, 8, 9, 123456789, time.FixedZone("X", 3600))
+	st := New(Options{Storage: new(logical.InmemStorage), Now: func() time.Time { return now }})
+	e, _, err := st.UpsertEntity(context.Background(), EntityUpdate{})
+	require.NoError(t, err)
+	require.Equal(t, now.UTC(), e.CreationTime)
+	require.Equal(t, time.UTC, e.CreationTime.Location())
+}
+
+// TestConcurrentWritersKeepInvariants runs parallel creates, renames and
+// deletes over a small set of names, then checks that names are unique, the
+// indexes agree with each other and with storage.
+func TestConcurrentWritersKeepInvariants(t *testing.T) {
+	ctx := context.Background()
+	s := new(logical.InmemStorage)
+	st := newTestStore(t, s)
+	const workers, ops, names = 8, 300, 12
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range ops {
+				name := fmt.Sprintf("n%d", (w*7+i)%names)
+				switch i % 4 {
+				case 0, 1:
+					_, _, err := st.UpsertEntity(ctx, EntityUpdate{Name: name, Metadata: Some(map[string]string{"w": fmt.Sprint(w)})})
+					if err != nil {
+						t.Error(err)
+					}
+				case 2:
+					if e, _ := st.EntityByName(ctx, name); e != nil {
+						to := fmt.Sprintf("n%d", (w+i)%names)
+						_, _, err := st.UpsertEntity(ctx, EntityUpdate{ID: e.ID, Name: to})
+						if err != nil {
+							if re, ok := AsError(err); !ok || (re.Msg != "entity name is already in use" && re.Msg != "entity not found from id") {
+								t.Error(err)
+							}
+						}
+					}
+				case 3:
+					if err := st.DeleteEntityByName(ctx, name); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+
+	all, err := st.Entities(ctx)
+	require.NoError(t, err)
+	seen := map[string]string{}
+	for _, e := range all {
+		key := lower(e.Name)
+		require.NotContains(t, seen, key, "duplicate name %q", e.Name)
+		seen[key] = e.ID
+		byName, _ := st.EntityByName(ctx, e.Name)
+		require.Same(t, e, byName)
+	}
+	require.Len(t, st.entities.byName, len(all), "no stale name entries")
+
+	// Storage holds exactly what the index holds.
+	reloaded := newTestStore(t, s)
+	again, err := reloaded.Entities(ctx)
+	require.NoError(t, err)
+	require.Equal(t, len(all), len(again))
+	for i := range all {
+		require.Equal(t, *all[i], *again[i])
+	}
+}
+
+func lower(s string) string { return entityNameLock(s) }

@@ -1,0 +1,245 @@
+// Command identity-bench drives the same workload against the plugin mount
+// and Vault's built-in identity/ engine in one Vault server, and prints
+// throughput and latency side by side with their ratio.
+//
+// Without -addr it starts its own dev server from VAULT_BIN and PLUGIN_BIN
+// (make bench sets them) and mounts the plugin; with -addr it uses a running
+// server where the plugin is already mounted at -mount.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vault-identity/vault-plugin-secrets-identity/internal/devvault"
+)
+
+type config struct {
+	addr, token, mount string
+	clients            int
+	entities           int
+	reads              int
+	lists              int
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.addr, "addr", "", "address of a running Vault (default: start a dev server)")
+	flag.StringVar(&c.token, "token", "root", "token for -addr")
+	flag.StringVar(&c.mount, "mount", "ident", "plugin mount path")
+	flag.IntVar(&c.clients, "clients", 8, "concurrent clients")
+	flag.IntVar(&c.entities, "entities", 5000, "entities to create in each mount")
+	flag.IntVar(&c.reads, "reads", 20000, "reads per read operation")
+	flag.IntVar(&c.lists, "lists", 30, "list requests per mount")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, c); err != nil {
+		fmt.Fprintln(os.Stderr, "identity-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, c config) error {
+	if c.addr == "" {
+		opts, err := devvault.FromEnv()
+		if err != nil {
+			return err
+		}
+		srv, err := devvault.Start(ctx, opts)
+		if err != nil {
+			return err
+		}
+		defer srv.Stop()
+		if err := srv.Enable(ctx, c.mount); err != nil {
+			return err
+		}
+		c.addr, c.token = srv.Addr, srv.Token
+	}
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c.clients * 2}}
+	b := &bench{cfg: c, hc: hc}
+
+	fmt.Printf("identity-bench: %d clients, %d entities per mount, %d reads per op, Vault at %s\n\n",
+		c.clients, c.entities, c.reads, c.addr)
+
+	floor, err := b.measure(ctx, "floor", c.reads, func(int) (string, string, any) { return "GET", c.mount + "/info", nil })
+	if err != nil {
+		return err
+	}
+	mounts := []string{"identity", c.mount}
+	var rows []row
+	ids := map[string][]string{}
+	prefix := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	for _, op := range []struct {
+		name  string
+		count int
+		req   func(mnt string) func(i int) (string, string, any)
+	}{
+		{"entity create", c.entities, func(mnt string) func(int) (string, string, any) {
+			return func(i int) (string, string, any) {
+				return "POST", mnt + "/entity", map[string]any{"name": fmt.Sprintf("%s-%d", prefix, i), "policies": "default", "metadata": map[string]string{"team": "bench"}}
+			}
+		}},
+		{"entity read by id", c.reads, func(mnt string) func(int) (string, string, any) {
+			return func(int) (string, string, any) {
+				l := ids[mnt]
+				return "GET", mnt + "/entity/id/" + l[rand.IntN(len(l))], nil
+			}
+		}},
+		{"entity read by name", c.reads, func(mnt string) func(int) (string, string, any) {
+			return func(int) (string, string, any) {
+				return "GET", fmt.Sprintf("%s/entity/name/%s-%d", mnt, prefix, rand.IntN(c.entities)), nil
+			}
+		}},
+		{fmt.Sprintf("entity list ids (%d)", c.entities), c.lists, func(mnt string) func(int) (string, string, any) {
+			return func(int) (string, string, any) { return "LIST", mnt + "/entity/id", nil }
+		}},
+	} {
+		r := row{op: op.name}
+		for _, mnt := range mounts {
+			res, err := b.measure(ctx, op.name+" "+mnt, op.count, op.req(mnt))
+			if err != nil {
+				return err
+			}
+			if op.name == "entity create" {
+				ids[mnt] = res.ids
+			}
+			if mnt == "identity" {
+				r.builtin = res
+			} else {
+				r.plugin = res
+			}
+		}
+		rows = append(rows, r)
+	}
+	report(floor, rows)
+	return nil
+}
+
+type bench struct {
+	cfg config
+	hc  *http.Client
+}
+
+type result struct {
+	n       int
+	elapsed time.Duration
+	lat     []time.Duration
+	ids     []string
+}
+
+func (r result) rate() float64 { return float64(r.n) / r.elapsed.Seconds() }
+
+func (r result) pct(p float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	return r.lat[min(len(r.lat)-1, int(p*float64(len(r.lat))))]
+}
+
+// measure sends count requests from cfg.clients goroutines and records each
+// latency. Any answer other than 2xx stops the run.
+func (b *bench) measure(ctx context.Context, label string, count int, req func(i int) (method, path string, body any)) (result, error) {
+	var next atomic.Int64
+	var done atomic.Int64
+	lat := make([]time.Duration, count)
+	ids := make([]string, count)
+	var firstErr error
+	var errOnce sync.Once
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	progress := time.NewTicker(time.Second)
+	defer progress.Stop()
+	finished := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-finished:
+				return
+			case <-progress.C:
+				fmt.Fprintf(os.Stderr, "\r%-40s %d/%d", label, done.Load(), count)
+			}
+		}
+	}()
+
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range b.cfg.clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= count || ctx.Err() != nil {
+					return
+				}
+				method, path, body := req(i)
+				t0 := time.Now()
+				r, err := devvault.Do(ctx, b.hc, b.cfg.addr, b.cfg.token, method, path, body)
+				lat[i] = time.Since(t0)
+				if err == nil && (r.Status < 200 || r.Status > 299) {
+					err = fmt.Errorf("%s %s: status %d %v", method, path, r.Status, r.Errors)
+				}
+				if err != nil {
+					errOnce.Do(func() { firstErr = err; cancel() })
+					return
+				}
+				if id, ok := r.Data["id"].(string); ok {
+					ids[i] = id
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(finished)
+	fmt.Fprintf(os.Stderr, "\r%-40s %d/%d\n", label, done.Load(), count)
+	if firstErr != nil {
+		return result{}, firstErr
+	}
+	slices.Sort(lat)
+	return result{n: count, elapsed: elapsed, lat: lat, ids: ids}, nil
+}
+
+type row struct {
+	op              string
+	builtin, plugin result
+}
+
+func report(floor result, rows []row) {
+	fmt.Println()
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "op\tbuilt-in ops/s\tp50\tp99\tplugin ops/s\tp50\tp99\tplugin/built-in\tplugin/floor\t")
+	line := func(op string, b, p result) {
+		bi, ratio := "-\t-\t-", "-"
+		if b.n > 0 {
+			bi = fmt.Sprintf("%.0f\t%s\t%s", b.rate(), ms(b.pct(0.5)), ms(b.pct(0.99)))
+			ratio = fmt.Sprintf("%.2fx", p.rate()/b.rate())
+		}
+		fmt.Fprintf(w, "%s\t%s\t%.0f\t%s\t%s\t%s\t%.2fx\t\n", op, bi, p.rate(), ms(p.pct(0.5)), ms(p.pct(0.99)), ratio, p.rate()/floor.rate())
+	}
+	line("floor (plugin info read)", result{}, floor)
+	for _, r := range rows {
+		line(r.op, r.builtin, r.plugin)
+	}
+	w.Flush()
+	fmt.Println(strings.TrimSpace(`
+plugin/built-in: throughput ratio, above 1 means the plugin is faster.
+plugin/floor: throughput relative to the plugin's cheapest read (memory only).`))
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }

@@ -1,0 +1,73 @@
+package paths_test
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/vault-identity/vault-plugin-secrets-identity/internal/testutil"
+	"github.com/vault-identity/vault-plugin-secrets-identity/plugin"
+)
+
+var benchSizes = []int{1_000, 100_000}
+
+// populated returns a backend on in-memory storage holding n entities named
+// user-0 … user-(n-1), and their ids.
+func populated(b *testing.B, n int) (*testutil.Backend, []string) {
+	b.Helper()
+	be := testutil.New(b, plugin.Factory)
+	ids := make([]string, n)
+	for i := range n {
+		r := be.Write("entity", map[string]any{"name": fmt.Sprintf("user-%d", i), "policies": "default", "metadata": "team=dev"})
+		if r.Status != http.StatusOK {
+			b.Fatalf("create: %d %s", r.Status, r.ErrorText())
+		}
+		ids[i] = r.Data()["id"].(string)
+	}
+	return be, ids
+}
+
+// BenchmarkEntityCreate creates entities in a store that already holds n.
+func BenchmarkEntityCreate(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("entities=%d", n), func(b *testing.B) {
+			be, _ := populated(b, n)
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				r := be.Write("entity", map[string]any{"name": fmt.Sprintf("new-%d", i), "policies": "default", "metadata": "team=dev"})
+				if r.Status != http.StatusOK {
+					b.Fatalf("create: %d %s", r.Status, r.ErrorText())
+				}
+				i++
+			}
+		})
+	}
+}
+
+// BenchmarkEntityRead reads entities by id and by name in a store holding n.
+func BenchmarkEntityRead(b *testing.B) {
+	for _, n := range benchSizes {
+		be, ids := populated(b, n)
+		b.Run(fmt.Sprintf("by=id/entities=%d", n), func(b *testing.B) {
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				if r := be.Read("entity/id/" + ids[i%n]); r.Status != http.StatusOK {
+					b.Fatalf("read: %d", r.Status)
+				}
+				i++
+			}
+		})
+		b.Run(fmt.Sprintf("by=name/entities=%d", n), func(b *testing.B) {
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				if r := be.Read(fmt.Sprintf("entity/name/USER-%d", i%n)); r.Status != http.StatusOK {
+					b.Fatalf("read: %d", r.Status)
+				}
+				i++
+			}
+		})
+	}
+}

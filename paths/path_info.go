@@ -1,0 +1,47 @@
+package paths
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
+)
+
+// infoPaths serves info: what runs in this mount. It reads only memory, so
+// it is also the cheapest request the plugin answers, the floor against
+// which the load tool measures every other operation.
+func infoPaths(s *backend.Store, version string) []*framework.Path {
+	return []*framework.Path{{
+		Pattern:      "info$",
+		DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "identity-plugin", OperationVerb: "read", OperationSuffix: "info"},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.ReadOperation: &framework.PathOperation{
+				Summary: "Report the plugin version, storage schema version and object counts.",
+				Callback: func(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+					n, err := s.EntityCount(ctx)
+					if err != nil {
+						return respondErr(req, err)
+					}
+					return &logical.Response{Data: map[string]any{
+						"plugin_version": version,
+						"schema_version": backend.SchemaVersion,
+						"entities":       n,
+					}}, nil
+				},
+				Responses: map[int][]framework.Response{http.StatusOK: {{
+					Description: "OK",
+					Fields: map[string]*framework.FieldSchema{
+						"plugin_version": {Type: framework.TypeString, Description: "Version of the running plugin."},
+						"schema_version": {Type: framework.TypeInt, Description: "Storage layout version of this mount's data."},
+						"entities":       {Type: framework.TypeInt, Description: "Number of entities in this mount."},
+					},
+				}}},
+			},
+		},
+		HelpSynopsis:    "Information about this mount's plugin and data.",
+		HelpDescription: "Reports the running plugin version, the storage schema version of the mount's data, and how many entities the mount holds. Served from memory.",
+	}}
+}

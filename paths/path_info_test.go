@@ -1,0 +1,22 @@
+package paths_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vault-identity/vault-plugin-secrets-identity/plugin"
+)
+
+func TestInfo(t *testing.T) {
+	b := newBackend(t)
+	createEntity(t, b, nil)
+	createEntity(t, b, nil)
+	r := b.Read("info")
+	require.Equal(t, http.StatusOK, r.Status)
+	validSchema(t, b, r)
+	require.Equal(t, plugin.Version, r.Data()["plugin_version"])
+	require.Equal(t, 1, r.Data()["schema_version"])
+	require.Equal(t, 2, r.Data()["entities"])
+}
