@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -11,12 +12,9 @@ const entityPrefix = "entity/"
 
 func entityKey(id string) string { return entityPrefix + id }
 
-// Lock keys: an entity by id, and an entity name (case-insensitive).
-func entityLock(id string) string       { return "entity-id/" + id }
-func entityNameLock(name string) string { return "entity-name/" + strings.ToLower(name) }
-
 // Entity is a person or service known to the identity store. It is stored as
-// one JSON entry under entity/<id>.
+// one JSON entry under entity/<id>; its aliases and group memberships are
+// stored with the aliases and groups.
 type Entity struct {
 	ID              string            `json:"id"`
 	Name            string            `json:"name"`
@@ -32,6 +30,16 @@ type Entity struct {
 func (e *Entity) clone() *Entity {
 	c := *e
 	return &c
+}
+
+// EntityView is an entity with what the graph says about it: its aliases
+// (oldest first) and the ids of the groups it is in, directly or through a
+// parent group.
+type EntityView struct {
+	*Entity
+	Aliases           []*Alias
+	DirectGroupIDs    []string
+	InheritedGroupIDs []string
 }
 
 // EntityUpdate is a create-or-update request for an entity, with Vault's
@@ -52,71 +60,80 @@ func (s *Store) UpsertEntity(ctx context.Context, u EntityUpdate) (*Entity, bool
 	if err := s.ready(ctx); err != nil {
 		return nil, false, err
 	}
-	for {
-		e, created, retry, err := s.tryUpsertEntity(ctx, u)
-		if !retry {
-			return e, created, err
+	generated := ""
+	if u.ID == "" && u.Name == "" {
+		var err error
+		if generated, err = s.newEntityName(); err != nil {
+			return nil, false, err
 		}
 	}
+	var out *Entity
+	var created bool
+	err := s.locked(func() (keys []string) {
+		s.idx.read(func() {
+			if u.ID != "" {
+				keys = append(keys, kEntity(u.ID))
+				if e := s.idx.entities[u.ID]; e != nil {
+					keys = append(keys, kEntityName(e.Name))
+				}
+			}
+			if name := cmpOr(u.Name, generated); name != "" {
+				keys = append(keys, kEntityName(name))
+				if e := s.idx.entityNames[strings.ToLower(name)]; e != nil {
+					keys = append(keys, kEntity(e.ID))
+				}
+			}
+		})
+		return keys
+	}, func() error {
+		var err error
+		out, created, err = s.applyEntityUpdate(ctx, u, generated)
+		return err
+	})
+	return out, created, err
 }
 
-func (s *Store) tryUpsertEntity(ctx context.Context, u EntityUpdate) (e *Entity, created, retry bool, err error) {
-	// Look up unlocked, then lock everything this write may touch and check
-	// that the lookups still hold.
-	var target *Entity
-	if u.ID != "" {
-		if target = s.entities.get(u.ID); target == nil {
-			return nil, false, false, userErrorf("entity not found from id")
+func (s *Store) applyEntityUpdate(ctx context.Context, u EntityUpdate, generated string) (*Entity, bool, error) {
+	var target, byName *Entity
+	s.idx.read(func() {
+		if u.ID != "" {
+			target = s.idx.entities[u.ID]
 		}
+		if name := cmpOr(u.Name, generated); name != "" {
+			byName = s.idx.entityNames[strings.ToLower(name)]
+		}
+	})
+	if u.ID != "" && target == nil {
+		return nil, false, userErrorf("entity not found from id")
 	}
-	var byName *Entity
-	if u.Name != "" {
-		byName = s.entities.getByName(u.Name)
-		switch {
-		case byName == nil:
-		case target == nil:
-			target = byName
-		case target.ID != byName.ID:
-			return nil, false, false, userErrorf("entity name is already in use")
-		}
-	}
-	name := u.Name
-	if target == nil && name == "" {
-		if name, err = newName("entity", s.entities.nameTaken); err != nil {
-			return nil, false, false, err
-		}
+	switch {
+	case byName == nil:
+	case generated != "":
+		return nil, false, fmt.Errorf("generated entity name %q was taken meanwhile", generated)
+	case target == nil:
+		target = byName
+	case target.ID != byName.ID:
+		return nil, false, userErrorf("entity name is already in use")
 	}
 
-	keys := []string{entityNameLock(name)}
-	if target != nil {
-		keys = append(keys, entityLock(target.ID), entityNameLock(target.Name))
-	}
-	unlock := s.lockKeys(keys...)
-	defer unlock()
-	if target != nil && s.entities.get(target.ID) != target {
-		return nil, false, true, nil
-	}
-	if name != "" && s.entities.getByName(name) != byName {
-		return nil, false, true, nil
-	}
-
+	var e *Entity
 	if target == nil {
 		id, err := newID()
 		if err != nil {
-			return nil, false, false, err
+			return nil, false, err
 		}
 		e = &Entity{ID: id, NamespaceID: NamespaceID}
 	} else {
 		e = target.clone()
 	}
-	if name != "" {
+	if name := cmpOr(u.Name, generated); name != "" {
 		e.Name = name
 	}
 	if u.Policies.Set {
 		e.Policies = normalizePolicies(u.Policies.Val)
 	}
 	if containsRoot(e.Policies) {
-		return nil, false, false, userErrorf("policies cannot contain root")
+		return nil, false, userErrorf("policies cannot contain root")
 	}
 	if u.Disabled.Set {
 		e.Disabled = u.Disabled.Val
@@ -125,7 +142,7 @@ func (s *Store) tryUpsertEntity(ctx context.Context, u EntityUpdate) (e *Entity,
 		e.Metadata = u.Metadata.Val
 	}
 	if err := validateMetadata(e.Metadata); err != nil {
-		return nil, false, false, userErrorf("invalid entity metadata: %v", err)
+		return nil, false, userErrorf("invalid entity metadata: %v", err)
 	}
 	now := s.now().UTC()
 	if target == nil {
@@ -134,34 +151,85 @@ func (s *Store) tryUpsertEntity(ctx context.Context, u EntityUpdate) (e *Entity,
 	e.LastUpdateTime = now
 
 	if err := s.putJSON(ctx, entityKey(e.ID), e); err != nil {
-		return nil, false, false, err
+		return nil, false, err
 	}
-	s.entities.put(e)
-	return e, target == nil, false, nil
+	s.idx.write(func() { s.idx.putEntity(e) })
+	return e, target == nil, nil
 }
 
-// EntityByID returns the entity with this id, or nil.
-func (s *Store) EntityByID(ctx context.Context, id string) (*Entity, error) {
+// newEntity makes a new entity with a generated name, for an alias that
+// names no entity. The caller holds the lock of the name's stripe.
+func (s *Store) newEntity(name string) (*Entity, error) {
+	id, err := newID()
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	return &Entity{ID: id, Name: name, NamespaceID: NamespaceID, CreationTime: now, LastUpdateTime: now}, nil
+}
+
+func (s *Store) newEntityName() (string, error) {
+	return newName("entity", func(n string) bool {
+		var taken bool
+		s.idx.read(func() { taken = s.idx.entityNames[strings.ToLower(n)] != nil })
+		return taken
+	})
+}
+
+// EntitySelector picks an entity for a lookup: by id, by name (any case), by
+// the id of one of its aliases, or by an alias's mount accessor and name.
+type EntitySelector struct {
+	ID, Name, AliasID, AliasName, AliasMountAccessor string
+}
+
+// Entity returns the entity sel picks, with its aliases and groups, or nil.
+func (s *Store) Entity(ctx context.Context, sel EntitySelector) (*EntityView, error) {
 	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
-	return s.entities.get(id), nil
+	var v *EntityView
+	s.idx.read(func() {
+		var e *Entity
+		switch {
+		case sel.ID != "":
+			e = s.idx.entities[sel.ID]
+		case sel.Name != "":
+			e = s.idx.entityNames[strings.ToLower(sel.Name)]
+		case sel.AliasID != "":
+			if a := s.idx.aliases[sel.AliasID]; a != nil {
+				e = s.idx.entities[a.CanonicalID]
+			}
+		case sel.AliasName != "" && sel.AliasMountAccessor != "":
+			if a := s.idx.aliasFactors[factorKey(sel.AliasMountAccessor, sel.AliasName)]; a != nil {
+				e = s.idx.entities[a.CanonicalID]
+			}
+		}
+		if e != nil {
+			v = s.idx.entityView(e)
+		}
+	})
+	return v, nil
 }
 
-// EntityByName returns the entity with this name in any letter case, or nil.
-func (s *Store) EntityByName(ctx context.Context, name string) (*Entity, error) {
+// entityView builds the view of e; the caller holds s.idx.mu.
+func (x *index) entityView(e *Entity) *EntityView {
+	direct, inherited := x.groupsOfEntity(e.ID)
+	return &EntityView{Entity: e, Aliases: x.aliasesOf(e.ID), DirectGroupIDs: direct, InheritedGroupIDs: inherited}
+}
+
+// Entities returns every entity in ascending id order, each with its
+// aliases (and no group ids).
+func (s *Store) Entities(ctx context.Context) ([]*EntityView, error) {
 	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
-	return s.entities.getByName(name), nil
-}
-
-// Entities returns every entity in ascending id order.
-func (s *Store) Entities(ctx context.Context) ([]*Entity, error) {
-	if err := s.ready(ctx); err != nil {
-		return nil, err
-	}
-	return s.entities.sorted(), nil
+	var out []*EntityView
+	s.idx.read(func() {
+		for _, e := range s.idx.sortedEntities() {
+			out = append(out, &EntityView{Entity: e, Aliases: s.idx.aliasesOf(e.ID)})
+		}
+	})
+	return out, nil
 }
 
 // EntityCount returns how many entities there are.
@@ -169,24 +237,27 @@ func (s *Store) EntityCount(ctx context.Context) (int, error) {
 	if err := s.ready(ctx); err != nil {
 		return 0, err
 	}
-	return s.entities.len(), nil
+	var n int
+	s.idx.read(func() { n = len(s.idx.entities) })
+	return n, nil
 }
 
-// DeleteEntity deletes the entity with this id; an unknown id is not an error.
+// DeleteEntity deletes the entity with this id, its aliases and its group
+// memberships; an unknown id is not an error.
 func (s *Store) DeleteEntity(ctx context.Context, id string) error {
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	return s.deleteEntity(ctx, func() *Entity { return s.entities.get(id) })
+	return s.deleteEntity(ctx, func() *Entity { return s.idx.entities[id] })
 }
 
-// DeleteEntityByName deletes the entity with this name in any letter case;
-// an unknown name is not an error.
+// DeleteEntityByName is DeleteEntity for the entity with this name in any
+// letter case.
 func (s *Store) DeleteEntityByName(ctx context.Context, name string) error {
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	return s.deleteEntity(ctx, func() *Entity { return s.entities.getByName(name) })
+	return s.deleteEntity(ctx, func() *Entity { return s.idx.entityNames[strings.ToLower(name)] })
 }
 
 // DeleteEntities deletes the entities with these ids, skipping unknown ones.
@@ -195,57 +266,76 @@ func (s *Store) DeleteEntities(ctx context.Context, ids []string) error {
 		return err
 	}
 	for _, id := range ids {
-		if err := s.deleteEntity(ctx, func() *Entity { return s.entities.get(id) }); err != nil {
+		if err := s.deleteEntity(ctx, func() *Entity { return s.idx.entities[id] }); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// deleteEntity deletes the entity find returns (called under s.idx.mu).
+// Order: group memberships first, then aliases, then the entity, so a
+// crash part way leaves an entity with fewer memberships or aliases, never
+// an alias or membership of a missing entity.
 func (s *Store) deleteEntity(ctx context.Context, find func() *Entity) error {
-	for {
-		e := find()
+	return s.locked(func() (keys []string) {
+		s.idx.read(func() {
+			if e := find(); e != nil {
+				keys = s.idx.entityKeys(e)
+			}
+		})
+		return keys
+	}, func() error {
+		var e *Entity
+		var aliases []*Alias
+		var groups []*Group
+		s.idx.read(func() {
+			if e = find(); e != nil {
+				aliases = s.idx.aliasesOf(e.ID)
+				for _, gid := range s.idx.groupsByMember[e.ID] {
+					groups = append(groups, s.idx.groups[gid])
+				}
+			}
+		})
 		if e == nil {
 			return nil
 		}
-		unlock := s.lockKeys(entityLock(e.ID), entityNameLock(e.Name))
-		if s.entities.get(e.ID) != e {
-			unlock()
-			continue
+		for _, g := range groups {
+			ng := g.clone()
+			ng.MemberEntityIDs = deleteString(ng.MemberEntityIDs, e.ID)
+			if err := s.saveGroup(ctx, ng); err != nil {
+				return err
+			}
 		}
-		err := s.storage.Delete(ctx, entityKey(e.ID))
-		if err == nil {
-			s.entities.remove(e)
-		} else {
-			err = fmt.Errorf("failed to delete entity %q: %w", e.ID, err)
+		for _, a := range aliases {
+			if err := s.delete(ctx, aliasKey(a.ID)); err != nil {
+				return err
+			}
+			s.idx.write(func() { s.idx.deleteAlias(a.ID) })
 		}
-		unlock()
-		return err
-	}
-}
-
-func (s *Store) loadEntities(ctx context.Context) error {
-	_, err := loadAll(ctx, s, entityPrefix, func(e *Entity) {
-		if other := s.entities.add(e); other != nil {
-			s.logger.Warn("two entities share a name; the older one keeps it", "name", e.Name, "shadowed_id", other.ID)
+		if err := s.delete(ctx, entityKey(e.ID)); err != nil {
+			return err
 		}
-	})
-	return err
-}
-
-// reloadEntity replaces the in-memory entity id with what storage holds.
-func (s *Store) reloadEntity(ctx context.Context, id string) error {
-	unlock := s.lockKeys(entityLock(id))
-	defer unlock()
-	e := new(Entity)
-	found, err := s.getJSON(ctx, entityKey(id), e)
-	if err != nil {
-		return err
-	}
-	if !found {
-		s.entities.remove(s.entities.get(id))
+		s.idx.write(func() { s.idx.deleteEntity(e.ID) })
 		return nil
+	})
+}
+
+// entityKeys are the lock keys of an entity, its name, its aliases and the
+// groups it is a member of: everything deleting or merging it changes.
+func (x *index) entityKeys(e *Entity) []string {
+	keys := []string{kEntity(e.ID), kEntityName(e.Name)}
+	for _, a := range x.entityAliases[e.ID] {
+		keys = append(keys, kAlias(a.ID), kAliasFactors(a.MountAccessor, a.Name))
 	}
-	s.entities.put(e)
-	return nil
+	for _, g := range x.groupsByMember[e.ID] {
+		keys = append(keys, kGroup(g))
+	}
+	return keys
+}
+
+// deleteString returns list without s, keeping a non-nil empty list as Vault
+// does when the last member leaves.
+func deleteString(list []string, s string) []string {
+	return slices.DeleteFunc(slices.Clone(list), func(x string) bool { return x == s })
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/hashicorp/go-multierror"
 )
 
 // Error is a failure caused by the request rather than by the engine: bad input,
@@ -26,4 +28,17 @@ func AsError(err error) (*Error, bool) {
 	var e *Error
 	ok := errors.As(err, &e)
 	return e, ok
+}
+
+// userError turns err into a 400 Error; a multierror with one error shows
+// just that error's message. nil stays nil.
+func userError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var me *multierror.Error
+	if errors.As(err, &me) && len(me.Errors) == 1 {
+		err = me.Errors[0]
+	}
+	return &Error{Status: http.StatusBadRequest, Msg: err.Error()}
 }

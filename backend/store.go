@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,7 +55,7 @@ type Store struct {
 	loadMu sync.Mutex
 	loaded atomic.Bool
 
-	entities *entityIndex
+	idx *index
 }
 
 // New returns a Store over opts.Storage. Nothing is read until Load.
@@ -64,8 +65,8 @@ func New(opts Options) *Store {
 		logger:   opts.Logger,
 		now:      opts.Now,
 		workers:  opts.LoadWorkers,
-		locks:    locksutil.CreateLocks(),
-		entities: newEntityIndex(),
+		locks:   locksutil.CreateLocks(),
+		idx:     newIndex(),
 	}
 	if s.logger == nil {
 		s.logger = hclog.NewNullLogger()
@@ -94,11 +95,13 @@ func (s *Store) Load(ctx context.Context) error {
 	if err := s.upgradeSchema(ctx); err != nil {
 		return err
 	}
-	if err := s.loadEntities(ctx); err != nil {
+	if err := s.loadAll(ctx); err != nil {
 		return err
 	}
 	s.loaded.Store(true)
-	s.logger.Info("identity store loaded", "entities", s.entities.len(), "duration", time.Since(start))
+	var entities, aliases, groups int
+	s.idx.read(func() { entities, aliases, groups = len(s.idx.entities), len(s.idx.aliases), len(s.idx.groups) })
+	s.logger.Info("identity store loaded", "entities", entities, "aliases", aliases, "groups", groups, "duration", time.Since(start))
 	return nil
 }
 
@@ -117,25 +120,76 @@ func (s *Store) Invalidate(ctx context.Context, key string) {
 	if !s.loaded.Load() {
 		return // Load will read the current value
 	}
-	if id, ok := strings.CutPrefix(key, entityPrefix); ok {
-		if err := s.reloadEntity(ctx, id); err != nil {
-			s.logger.Error("failed to reload invalidated entity", "id", id, "error", err)
+	for _, kind := range storedKinds {
+		if id, ok := strings.CutPrefix(key, kind.prefix); ok {
+			if err := s.reload(ctx, kind, id); err != nil {
+				s.logger.Error("failed to reload invalidated object", "key", key, "error", err)
+			}
+			return
 		}
 	}
 }
 
-// lockKeys write-locks the stripes of keys in stripe order and returns the
-// function that releases them.
-func (s *Store) lockKeys(keys ...string) (unlock func()) {
-	locks := locksutil.LocksForKeys(s.locks, keys)
-	for _, l := range locks {
-		l.Lock()
-	}
-	return func() {
+// locked runs apply while holding the write locks of every key plan names.
+//
+// This is the one way writes lock, and so the documented lock order: plan
+// runs without locks and returns the lock keys of every object and name the
+// write may read or change (see the k* functions); their stripes are locked
+// all at once in ascending stripe order, so no two writes can deadlock. plan
+// then runs again under the locks; if the objects moved in between and it now
+// names a stripe not held, everything is released and the attempt repeats
+// with both sets. apply must look objects up afresh, under the locks.
+func (s *Store) locked(plan func() []string, apply func() error) error {
+	keys := plan()
+	for {
+		locks := locksutil.LocksForKeys(s.locks, keys)
+		for _, l := range locks {
+			l.Lock()
+		}
+		again := plan()
+		covered := true
+		for _, k := range again {
+			if !slices.Contains(locks, locksutil.LockForKey(s.locks, k)) {
+				covered = false
+				break
+			}
+		}
+		var err error
+		if covered {
+			err = apply()
+		}
 		for i := len(locks) - 1; i >= 0; i-- {
 			locks[i].Unlock()
 		}
+		if covered {
+			return err
+		}
+		keys = append(keys, again...)
 	}
+}
+
+// Lock keys. Entity and group names, and alias factors, are locked in their
+// case-insensitive form, so two spellings of a name share a lock.
+func kEntity(id string) string                 { return "entity/" + id }
+func kEntityName(name string) string           { return "entity-name/" + strings.ToLower(name) }
+func kAlias(id string) string                  { return "alias/" + id }
+func kAliasFactors(accessor, name string) string { return "alias-factors/" + factorKey(accessor, name) }
+func kGroup(id string) string                  { return "group/" + id }
+func kGroupName(name string) string            { return "group-name/" + strings.ToLower(name) }
+func kGroupAliasFactors(accessor, name string) string {
+	return "group-alias-factors/" + factorKey(accessor, name)
+}
+
+// kHierarchy is taken by every write that adds a parent-child edge between
+// groups, so that two such writes cannot together close a cycle that each
+// alone would not.
+const kHierarchy = "group-hierarchy"
+
+func (s *Store) delete(ctx context.Context, key string) error {
+	if err := s.storage.Delete(ctx, key); err != nil {
+		return fmt.Errorf("failed to delete %q: %w", key, err)
+	}
+	return nil
 }
 
 func (s *Store) putJSON(ctx context.Context, key string, v any) error {
@@ -164,10 +218,10 @@ func (s *Store) getJSON(ctx context.Context, key string, v any) (bool, error) {
 	return true, nil
 }
 
-// loadAll reads every entry under prefix with s.workers concurrent reads and
+// loadPrefix reads every entry under prefix with s.workers concurrent reads and
 // hands each one, decoded into a new T, to add. add is called from several
 // goroutines.
-func loadAll[T any](ctx context.Context, s *Store, prefix string, add func(*T)) (int, error) {
+func loadPrefix[T any](ctx context.Context, s *Store, prefix string, add func(*T)) (int, error) {
 	keys, err := s.storage.List(ctx, prefix)
 	if err != nil {
 		return 0, fmt.Errorf("failed to list %q: %w", prefix, err)

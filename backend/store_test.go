@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,7 +58,7 @@ func TestRequestsLoadLazily(t *testing.T) {
 	require.NoError(t, err)
 	// A store that never saw Initialize loads on its first request.
 	lazy := New(Options{Storage: s})
-	got, err := lazy.EntityByName(context.Background(), "ALICE")
+	got, err := byName(lazy, "ALICE")
 	require.NoError(t, err)
 	require.Equal(t, e.ID, got.ID)
 }
@@ -70,20 +71,20 @@ func TestInvalidateFollowsStorage(t *testing.T) {
 	e, _, err := writer.UpsertEntity(ctx, EntityUpdate{Name: "alice"})
 	require.NoError(t, err)
 	reader.Invalidate(ctx, entityKey(e.ID))
-	got, _ := reader.EntityByName(ctx, "alice")
+	got, _ := byName(reader, "alice")
 	require.NotNil(t, got)
 
 	_, _, err = writer.UpsertEntity(ctx, EntityUpdate{ID: e.ID, Name: "alicia"})
 	require.NoError(t, err)
 	reader.Invalidate(ctx, entityKey(e.ID))
-	got, _ = reader.EntityByName(ctx, "alice")
+	got, _ = byName(reader, "alice")
 	require.Nil(t, got, "the old name is released")
-	got, _ = reader.EntityByName(ctx, "alicia")
+	got, _ = byName(reader, "alicia")
 	require.Equal(t, e.ID, got.ID)
 
 	require.NoError(t, writer.DeleteEntity(ctx, e.ID))
 	reader.Invalidate(ctx, entityKey(e.ID))
-	got, _ = reader.EntityByID(ctx, e.ID)
+	got, _ = byID(reader, e.ID)
 	require.Nil(t, got)
 	reader.Invalidate(ctx, "unrelated/key")
 }
@@ -98,9 +99,9 @@ func TestLoadResolvesDuplicateNames(t *testing.T) {
 		require.NoError(t, s.Put(ctx, entry))
 	}
 	st := newTestStore(t, s)
-	got, _ := st.EntityByName(ctx, "DUP")
+	got, _ := byName(st, "DUP")
 	require.Equal(t, "id-0", got.ID, "the older entity keeps the name")
-	other, _ := st.EntityByID(ctx, "id-1")
+	other, _ := byID(st, "id-1")
 	require.NotNil(t, other, "the other stays reachable by id")
 }
 
@@ -135,7 +136,7 @@ func TestConcurrentWritersKeepInvariants(t *testing.T) {
 						t.Error(err)
 					}
 				case 2:
-					if e, _ := st.EntityByName(ctx, name); e != nil {
+					if e, _ := byName(st, name); e != nil {
 						to := fmt.Sprintf("n%d", (w+i)%names)
 						_, _, err := st.UpsertEntity(ctx, EntityUpdate{ID: e.ID, Name: to})
 						if err != nil {
@@ -159,12 +160,13 @@ func TestConcurrentWritersKeepInvariants(t *testing.T) {
 	seen := map[string]string{}
 	for _, e := range all {
 		key := lower(e.Name)
+		e := e.Entity
 		require.NotContains(t, seen, key, "duplicate name %q", e.Name)
 		seen[key] = e.ID
-		byName, _ := st.EntityByName(ctx, e.Name)
-		require.Same(t, e, byName)
+		found, _ := byName(st, e.Name)
+		require.Same(t, e, found)
 	}
-	require.Len(t, st.entities.byName, len(all), "no stale name entries")
+	require.Len(t, st.idx.entityNames, len(all), "no stale name entries")
 
 	// Storage holds exactly what the index holds.
 	reloaded := newTestStore(t, s)
@@ -172,8 +174,24 @@ func TestConcurrentWritersKeepInvariants(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, len(all), len(again))
 	for i := range all {
-		require.Equal(t, *all[i], *again[i])
+		require.Equal(t, *all[i].Entity, *again[i].Entity)
 	}
 }
 
-func lower(s string) string { return entityNameLock(s) }
+func lower(s string) string { return strings.ToLower(s) }
+
+func byName(s *Store, name string) (*Entity, error) {
+	v, err := s.Entity(context.Background(), EntitySelector{Name: name})
+	if v == nil {
+		return nil, err
+	}
+	return v.Entity, err
+}
+
+func byID(s *Store, id string) (*Entity, error) {
+	v, err := s.Entity(context.Background(), EntitySelector{ID: id})
+	if v == nil {
+		return nil, err
+	}
+	return v.Entity, err
+}

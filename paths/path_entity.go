@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -166,6 +165,37 @@ func entityPaths(s *backend.Store) []*framework.Path {
 			HelpDescription: entityBatchDeleteHelp,
 		},
 		{
+			Pattern:      "entity/merge/?$",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: entityPrefix, OperationVerb: "merge"},
+			Fields: map[string]*framework.FieldSchema{
+				"from_entity_ids": {
+					Type:        framework.TypeCommaStringSlice,
+					Description: "Entity IDs which need to get merged",
+				},
+				"to_entity_id": {
+					Type:        framework.TypeString,
+					Description: "Entity ID into which all the other entities need to get merged",
+				},
+				"conflicting_alias_ids_to_keep": {
+					Type:        framework.TypeCommaStringSlice,
+					Description: "Alias IDs to keep in case of conflicting aliases. Ignored if no conflicting aliases found",
+				},
+				"force": {
+					Type:        framework.TypeBool,
+					Description: "Accepted for compatibility; it decides conflicts between MFA secrets, which merges do not move in this engine.",
+				},
+			},
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.UpdateOperation: &framework.PathOperation{
+					Callback:  h.merge,
+					Summary:   "Merge entities into one.",
+					Responses: noContent,
+				},
+			},
+			HelpSynopsis:    "Merge two or more entities together.",
+			HelpDescription: entityMergeHelp,
+		},
+		{
 			Pattern:      "entity/name/?$",
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: entityPrefix, OperationSuffix: "by-name"},
 			Operations: map[logical.Operation]framework.OperationHandler{
@@ -217,7 +247,7 @@ func (h *entityHandler) upsert(ctx context.Context, req *logical.Request, d *fra
 	return &logical.Response{Data: map[string]any{
 		"id":      e.ID,
 		"name":    e.Name,
-		"aliases": []string(nil),
+		"aliases": []string(nil), // a new entity has none yet
 	}}, nil
 }
 
@@ -226,8 +256,8 @@ func (h *entityHandler) readByID(ctx context.Context, req *logical.Request, d *f
 	if id == "" {
 		return logical.ErrorResponse("missing entity id"), nil
 	}
-	e, err := h.store.EntityByID(ctx, id)
-	return entityReadResult(req, e, err)
+	v, err := h.store.Entity(ctx, backend.EntitySelector{ID: id})
+	return entityReadResult(req, v, err)
 }
 
 func (h *entityHandler) readByName(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -235,45 +265,19 @@ func (h *entityHandler) readByName(ctx context.Context, req *logical.Request, d 
 	if name == "" {
 		return logical.ErrorResponse("missing entity name"), nil
 	}
-	e, err := h.store.EntityByName(ctx, name)
-	return entityReadResult(req, e, err)
+	v, err := h.store.Entity(ctx, backend.EntitySelector{Name: name})
+	return entityReadResult(req, v, err)
 }
 
-func entityReadResult(req *logical.Request, e *backend.Entity, err error) (*logical.Response, error) {
+func entityReadResult(req *logical.Request, v *backend.EntityView, err error) (*logical.Response, error) {
 	if err != nil {
 		return respondErr(req, err)
 	}
-	if e == nil {
+	if v == nil {
 		return nil, nil
 	}
-	return &logical.Response{Data: entityData(e)}, nil
+	return &logical.Response{Data: entityData(v)}, nil
 }
-
-// entityData is an entity as Vault reads it out.
-func entityData(e *backend.Entity) map[string]any {
-	policies := e.Policies
-	if policies == nil {
-		policies = []string{}
-	}
-	return map[string]any{
-		"id":                  e.ID,
-		"name":                e.Name,
-		"metadata":            e.Metadata,
-		"policies":            policies,
-		"disabled":            e.Disabled,
-		"namespace_id":        e.NamespaceID,
-		"merged_entity_ids":   e.MergedEntityIDs,
-		"creation_time":       formatTime(e.CreationTime),
-		"last_update_time":    formatTime(e.LastUpdateTime),
-		"aliases":             []any{},
-		"direct_group_ids":    []string{},
-		"inherited_group_ids": []string{},
-		"group_ids":           []string{},
-	}
-}
-
-// formatTime prints a time as Vault does: RFC 3339 in UTC with nanoseconds.
-func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 func (h *entityHandler) deleteByID(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	id := d.Get("id").(string)
@@ -308,17 +312,38 @@ func (h *entityHandler) batchDelete(ctx context.Context, req *logical.Request, d
 	return nil, nil
 }
 
+func (h *entityHandler) merge(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	to, ok := d.GetOk("to_entity_id")
+	if !ok || to.(string) == "" {
+		return logical.ErrorResponse("missing entity id to merge to"), nil
+	}
+	from, ok := d.GetOk("from_entity_ids")
+	if !ok || len(from.([]string)) == 0 {
+		return logical.ErrorResponse("missing entity ids to merge from"), nil
+	}
+	err := h.store.MergeEntities(ctx, backend.MergeRequest{
+		To:           to.(string),
+		From:         from.([]string),
+		KeepAliasIDs: d.Get("conflicting_alias_ids_to_keep").([]string),
+		Force:        d.Get("force").(bool),
+	})
+	if err != nil {
+		return respondErr(req, err)
+	}
+	return nil, nil
+}
+
 func (h *entityHandler) listByID(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	return h.list(ctx, req, func(e *backend.Entity) string { return e.ID })
+	return h.list(ctx, req, func(e *backend.EntityView) string { return e.ID })
 }
 
 func (h *entityHandler) listByName(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	return h.list(ctx, req, func(e *backend.Entity) string { return e.Name })
+	return h.list(ctx, req, func(e *backend.EntityView) string { return e.Name })
 }
 
 // list answers both entity lists: keys are ids or names, key_info is keyed
 // by id in both, and the order is ascending id, as in Vault.
-func (h *entityHandler) list(ctx context.Context, req *logical.Request, key func(*backend.Entity) string) (*logical.Response, error) {
+func (h *entityHandler) list(ctx context.Context, req *logical.Request, key func(*backend.EntityView) string) (*logical.Response, error) {
 	entities, err := h.store.Entities(ctx)
 	if err != nil {
 		return respondErr(req, err)
@@ -327,7 +352,15 @@ func (h *entityHandler) list(ctx context.Context, req *logical.Request, key func
 	info := make(map[string]any, len(entities))
 	for _, e := range entities {
 		keys = append(keys, key(e))
-		info[e.ID] = map[string]any{"name": e.Name}
+		entry := map[string]any{"name": e.Name}
+		if len(e.Aliases) > 0 {
+			aliases := make([]any, 0, len(e.Aliases))
+			for _, a := range e.Aliases {
+				aliases = append(aliases, aliasSummary(a))
+			}
+			entry["aliases"] = aliases
+		}
+		info[e.ID] = entry
 	}
 	return logical.ListResponseWithInfo(keys, info), nil
 }
@@ -347,6 +380,14 @@ Writing to a name that does not exist creates the entity.
 	entityIDHelp = strings.TrimSpace(`
 Entities addressed by id. Writing updates only the fields given; metadata is
 replaced as a whole. Deleting an unknown id succeeds.
+`)
+	entityMergeHelp = strings.TrimSpace(`
+Moves the aliases of the entities in "from_entity_ids" to "to_entity_id",
+records the merged ids in its merged_entity_ids, passes their group
+memberships to it and deletes them. When the target and a merged entity have
+aliases on the same mount, the merge is refused with the clashes listed,
+unless "conflicting_alias_ids_to_keep" names the alias to keep. Policies are
+not merged.
 `)
 	entityBatchDeleteHelp = strings.TrimSpace(`
 Deletes every entity whose id is in "entity_ids". Ids that match no entity are

@@ -4,7 +4,9 @@
 package paths
 
 import (
+	"errors"
 	"net/http"
+	"slices"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -12,15 +14,27 @@ import (
 	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
 )
 
-// All returns every path of the engine; version is the running plugin's.
-func All(s *backend.Store, version string) []*framework.Path {
-	return append(entityPaths(s), infoPaths(s, version)...)
+// All returns every path of the engine; version is the running plugin's and
+// sys gives the system view, through which the caller's entity is resolved.
+func All(s *backend.Store, version string, sys func() logical.SystemView) []*framework.Path {
+	return slices.Concat(
+		entityPaths(s),
+		entityAliasPaths(s),
+		groupPaths(s),
+		groupAliasPaths(s),
+		lookupPaths(s, sys),
+		infoPaths(s, version),
+	)
 }
 
 // respondErr turns a backend error into Vault's answer: a request error
 // becomes an error response with Vault's message and status; anything else
 // is an internal error (500).
 func respondErr(req *logical.Request, err error) (*logical.Response, error) {
+	var clash *backend.MergeConflictError
+	if errors.As(err, &clash) {
+		return logical.ErrorResponseWithData(clash.Clashes, "%s", clash.Msg), nil
+	}
 	if e, ok := backend.AsError(err); ok {
 		resp := logical.ErrorResponse(e.Msg)
 		switch e.Status {
@@ -35,6 +49,11 @@ func respondErr(req *logical.Request, err error) (*logical.Response, error) {
 	return nil, err
 }
 
+// idResponse is the answer to an alias write: the alias id and its owner's.
+func idResponse(id, canonicalID string) *logical.Response {
+	return &logical.Response{Data: map[string]any{"id": id, "canonical_id": canonicalID}}
+}
+
 // optional reads a field that Vault treats differently when absent.
 func optional[T any](d *framework.FieldData, key string) backend.Opt[T] {
 	if v, ok := d.GetOk(key); ok {
@@ -45,6 +64,16 @@ func optional[T any](d *framework.FieldData, key string) backend.Opt[T] {
 
 // Shared response declarations.
 var (
+	idResponseSchema = map[int][]framework.Response{
+		http.StatusOK: {{
+			Description: "OK",
+			Fields: map[string]*framework.FieldSchema{
+				"id":           {Type: framework.TypeString, Description: "ID of the alias."},
+				"canonical_id": {Type: framework.TypeString, Description: "ID of the entity or group the alias belongs to."},
+			},
+		}},
+		http.StatusNoContent: {{Description: "Nothing changed."}},
+	}
 	noContent = map[int][]framework.Response{
 		http.StatusNoContent: {{Description: "No Content"}},
 	}

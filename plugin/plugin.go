@@ -40,16 +40,17 @@ func New(conf *logical.BackendConfig) *framework.Backend {
 		Storage: conf.StorageView,
 		Logger:  conf.Logger,
 	})
-	return &framework.Backend{
+	b := &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
-		Paths:       paths.All(store, Version),
 		InitializeFunc: func(ctx context.Context, _ *logical.InitializationRequest) error {
 			return store.Load(ctx)
 		},
 		Invalidate:     store.Invalidate,
 		RunningVersion: Version,
 	}
+	b.Paths = paths.All(store, Version, b.System)
+	return b
 }
 
 const backendHelp = `

@@ -1,0 +1,360 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+	"github.com/hashicorp/vault/sdk/helper/custommetadata"
+)
+
+const aliasPrefix = "alias/"
+
+func aliasKey(id string) string { return aliasPrefix + id }
+
+// Alias ties an entity (or, inside a Group, a group) to a name on an auth
+// mount. Entity aliases are stored one JSON entry each under alias/<id>.
+type Alias struct {
+	ID                     string            `json:"id"`
+	CanonicalID            string            `json:"canonical_id"`
+	MountAccessor          string            `json:"mount_accessor"`
+	Name                   string            `json:"name"`
+	Metadata               map[string]string `json:"metadata"`
+	CustomMetadata         map[string]string `json:"custom_metadata"`
+	MergedFromCanonicalIDs []string          `json:"merged_from_canonical_ids,omitempty"`
+	NamespaceID            string            `json:"namespace_id"`
+	CreationTime           time.Time         `json:"creation_time"`
+	LastUpdateTime         time.Time         `json:"last_update_time"`
+}
+
+func (a *Alias) clone() *Alias {
+	c := *a
+	return &c
+}
+
+// MountType is the type of the auth mount the alias belongs to, read from its
+// accessor.
+func (a *Alias) MountType() string {
+	t, _ := MountTypeOf(a.MountAccessor)
+	return t
+}
+
+// Vault makes auth mount accessors as auth_<type>_<8 hex digits>.
+var accessorFormat = regexp.MustCompile(`^auth_(.+)_[0-9a-f]{8}$`)
+
+// MountTypeOf returns the auth method type named in a mount accessor, and
+// whether the accessor has the form of a Vault auth mount accessor. A plugin
+// cannot see Vault's mount table, so the form is all it can check.
+func MountTypeOf(accessor string) (string, bool) {
+	m := accessorFormat.FindStringSubmatch(accessor)
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
+}
+
+func checkAccessor(accessor string) error {
+	if _, ok := MountTypeOf(accessor); !ok {
+		return userErrorf("invalid mount accessor %q", accessor)
+	}
+	return nil
+}
+
+// AliasUpdate is a create-or-update request for an entity alias, with Vault's
+// semantics: an ID selects the alias to update; otherwise an existing alias
+// with the same mount accessor and name (any case) is updated; otherwise a
+// new alias is made, on CanonicalID or on a new entity.
+type AliasUpdate struct {
+	ID             string
+	Name           string
+	MountAccessor  string
+	CanonicalID    string
+	CustomMetadata Opt[map[string]string]
+}
+
+// UpsertAlias applies u. It returns the alias and true when something was
+// written, or nil and false for an update that changed nothing.
+func (s *Store) UpsertAlias(ctx context.Context, u AliasUpdate) (*Alias, bool, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, false, err
+	}
+	if err := validateCustomMetadata(u.CustomMetadata.Val); err != nil {
+		return nil, false, err
+	}
+	if u.ID == "" && (u.MountAccessor == "" || u.Name == "") {
+		return nil, false, userErrorf("'id' or 'mount_accessor' and 'name' must be provided")
+	}
+	if u.ID == "" {
+		if err := checkAccessor(u.MountAccessor); err != nil {
+			return nil, false, err
+		}
+	}
+	generated := ""
+	if u.ID == "" && u.CanonicalID == "" {
+		// The alias may need a new entity; reserve its name now so the
+		// write can lock it.
+		var err error
+		if generated, err = s.newEntityName(); err != nil {
+			return nil, false, err
+		}
+	}
+	var out *Alias
+	var changed bool
+	err := s.locked(func() (keys []string) {
+		s.idx.read(func() {
+			var cur *Alias
+			if u.ID != "" {
+				keys = append(keys, kAlias(u.ID))
+				cur = s.idx.aliases[u.ID]
+			} else {
+				cur = s.idx.aliasFactors[factorKey(u.MountAccessor, u.Name)]
+			}
+			if u.MountAccessor != "" && u.Name != "" {
+				keys = append(keys, kAliasFactors(u.MountAccessor, u.Name))
+			}
+			if cur != nil {
+				keys = append(keys, kAlias(cur.ID), kAliasFactors(cur.MountAccessor, cur.Name), kEntity(cur.CanonicalID))
+				keys = append(keys, kAliasFactors(cmpOr(u.MountAccessor, cur.MountAccessor), cmpOr(u.Name, cur.Name)))
+			}
+			if u.CanonicalID != "" {
+				keys = append(keys, kEntity(u.CanonicalID))
+			} else if generated != "" {
+				keys = append(keys, kEntityName(generated))
+			}
+		})
+		return keys
+	}, func() error {
+		var err error
+		out, changed, err = s.applyAliasUpdate(ctx, u, generated)
+		return err
+	})
+	return out, changed, err
+}
+
+func (s *Store) applyAliasUpdate(ctx context.Context, u AliasUpdate, generated string) (*Alias, bool, error) {
+	var cur *Alias
+	s.idx.read(func() {
+		if u.ID != "" {
+			cur = s.idx.aliases[u.ID]
+		} else {
+			cur = s.idx.aliasFactors[factorKey(u.MountAccessor, u.Name)]
+		}
+	})
+	if u.ID != "" && cur == nil {
+		return nil, false, userErrorf("invalid alias ID provided")
+	}
+	if cur == nil {
+		return s.createAlias(ctx, u, generated)
+	}
+	return s.updateAlias(ctx, u, cur)
+}
+
+func (s *Store) createAlias(ctx context.Context, u AliasUpdate, generated string) (*Alias, bool, error) {
+	var entity *Entity
+	var taken bool
+	s.idx.read(func() {
+		if u.CanonicalID != "" {
+			entity = s.idx.entities[u.CanonicalID]
+			if entity != nil {
+				taken = s.idx.hasAliasOn(entity.ID, u.MountAccessor, "")
+			}
+		}
+	})
+	if u.CanonicalID != "" && entity == nil {
+		return nil, false, userErrorf("invalid canonical ID")
+	}
+	if taken {
+		return nil, false, userErrorf("Alias already exists for requested entity and mount accessor")
+	}
+	newEntity := entity == nil
+	if newEntity {
+		var err error
+		if entity, err = s.newEntity(generated); err != nil {
+			return nil, false, err
+		}
+	}
+	id, err := newID()
+	if err != nil {
+		return nil, false, err
+	}
+	now := s.now().UTC()
+	a := &Alias{
+		ID:             id,
+		CanonicalID:    entity.ID,
+		MountAccessor:  u.MountAccessor,
+		Name:           u.Name,
+		CustomMetadata: customMetadataOrEmpty(u.CustomMetadata),
+		NamespaceID:    NamespaceID,
+		CreationTime:   now,
+		LastUpdateTime: now,
+	}
+	if newEntity {
+		if err := s.putJSON(ctx, entityKey(entity.ID), entity); err != nil {
+			return nil, false, err
+		}
+		s.idx.write(func() { s.idx.putEntity(entity) })
+	}
+	if err := s.putJSON(ctx, aliasKey(a.ID), a); err != nil {
+		return nil, false, err
+	}
+	s.idx.write(func() { s.idx.putAlias(a) })
+	return a, true, nil
+}
+
+// validateCustomMetadata applies Vault's custom_metadata limits, reporting
+// every problem, key by key in sorted order.
+func validateCustomMetadata(cm map[string]string) error {
+	if err := custommetadata.Validate(cm); err == nil || len(cm) > 64 {
+		return userError(err)
+	}
+	var msgs []string
+	for _, k := range slices.Sorted(maps.Keys(cm)) {
+		if err := custommetadata.Validate(map[string]string{k: cm[k]}); err != nil {
+			var me *multierror.Error
+			if errors.As(err, &me) {
+				for _, e := range me.Errors {
+					msgs = append(msgs, e.Error())
+				}
+			}
+		}
+	}
+	return userErrorf("%s", strings.Join(msgs, "; "))
+}
+
+// customMetadataOrEmpty is the custom metadata of a write: what was given,
+// or an empty map, as Vault stores it when none is.
+func customMetadataOrEmpty(o Opt[map[string]string]) map[string]string {
+	if o.Set && o.Val != nil {
+		return o.Val
+	}
+	return map[string]string{}
+}
+
+func (s *Store) updateAlias(ctx context.Context, u AliasUpdate, cur *Alias) (*Alias, bool, error) {
+	name, accessor, canonical := u.Name, u.MountAccessor, u.CanonicalID
+	var custom map[string]string
+	if u.ID != "" {
+		// By id: fields not given keep their value.
+		custom = cur.CustomMetadata
+		if u.CustomMetadata.Set {
+			custom = customMetadataOrEmpty(u.CustomMetadata)
+		}
+		if accessor == "" && name == "" && canonical == "" && !u.CustomMetadata.Set {
+			return nil, false, nil
+		}
+		name, accessor = cmpOr(name, cur.Name), cmpOr(accessor, cur.MountAccessor)
+	} else {
+		// By mount accessor and name: custom metadata not given is cleared.
+		custom = customMetadataOrEmpty(u.CustomMetadata)
+	}
+	if name == cur.Name && accessor == cur.MountAccessor &&
+		(canonical == "" || canonical == cur.CanonicalID) && maps.Equal(custom, cur.CustomMetadata) {
+		return nil, false, nil
+	}
+
+	var owner, target *Entity
+	var ownerHasAccessor, targetHasAccessor bool
+	var byFactors *Alias
+	s.idx.read(func() {
+		owner = s.idx.entities[cur.CanonicalID]
+		ownerHasAccessor = s.idx.hasAliasOn(cur.CanonicalID, accessor, cur.ID)
+		byFactors = s.idx.aliasFactors[factorKey(accessor, name)]
+		if canonical != "" {
+			target = s.idx.entities[canonical]
+			targetHasAccessor = s.idx.hasAliasOn(canonical, accessor, cur.ID)
+		}
+	})
+	if owner == nil {
+		return nil, false, userErrorf("given alias is not associated with an entity")
+	}
+	moving := canonical != "" && canonical != cur.CanonicalID
+	if accessor != cur.MountAccessor && !moving && ownerHasAccessor {
+		return nil, false, userErrorf("Alias cannot be updated as the entity already has an alias for the given 'mount_accessor' ")
+	}
+	a := cur.clone()
+	if name != cur.Name || accessor != cur.MountAccessor || !maps.Equal(custom, cur.CustomMetadata) {
+		if err := checkAccessor(accessor); err != nil {
+			return nil, false, err
+		}
+		if byFactors != nil && byFactors.ID != cur.ID {
+			return nil, false, userErrorf("alias with combination of mount accessor and name already exists")
+		}
+		a.Name, a.MountAccessor, a.CustomMetadata = name, accessor, custom
+	}
+	if moving {
+		if target == nil {
+			return nil, false, userErrorf("given 'canonical_id' is not associated with an entity")
+		}
+		if targetHasAccessor {
+			return nil, false, userErrorf("Alias cannot be updated as the given entity already has an alias for this mount ")
+		}
+		a.CanonicalID = target.ID
+	}
+	a.LastUpdateTime = s.now().UTC()
+	if err := s.putJSON(ctx, aliasKey(a.ID), a); err != nil {
+		return nil, false, err
+	}
+	s.idx.write(func() { s.idx.putAlias(a) })
+	return a, true, nil
+}
+
+// hasAliasOn reports whether the entity has an alias on the mount, other
+// than the alias except; the caller holds x.mu.
+func (x *index) hasAliasOn(entityID, accessor, except string) bool {
+	return slices.ContainsFunc(x.entityAliases[entityID], func(a *Alias) bool {
+		return a.MountAccessor == accessor && a.ID != except
+	})
+}
+
+// AliasByID returns the entity alias with this id, or nil.
+func (s *Store) AliasByID(ctx context.Context, id string) (*Alias, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	var a *Alias
+	s.idx.read(func() { a = s.idx.aliases[id] })
+	return a, nil
+}
+
+// Aliases returns every entity alias in ascending id order.
+func (s *Store) Aliases(ctx context.Context) ([]*Alias, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	var out []*Alias
+	s.idx.read(func() { out = s.idx.sortedAliases() })
+	return out, nil
+}
+
+// DeleteAlias deletes the entity alias with this id; an unknown id is not an
+// error.
+func (s *Store) DeleteAlias(ctx context.Context, id string) error {
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	return s.locked(func() (keys []string) {
+		keys = []string{kAlias(id)}
+		s.idx.read(func() {
+			if a := s.idx.aliases[id]; a != nil {
+				keys = append(keys, kAliasFactors(a.MountAccessor, a.Name), kEntity(a.CanonicalID))
+			}
+		})
+		return keys
+	}, func() error {
+		var a *Alias
+		s.idx.read(func() { a = s.idx.aliases[id] })
+		if a == nil {
+			return nil
+		}
+		if err := s.delete(ctx, aliasKey(id)); err != nil {
+			return err
+		}
+		s.idx.write(func() { s.idx.deleteAlias(id) })
+		return nil
+	})
+}

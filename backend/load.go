@@ -1,0 +1,100 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// storedKinds are the object kinds kept in storage, one JSON entry each.
+var storedKinds = []storedKind{
+	{prefix: entityPrefix, decode: func() any { return new(Entity) }},
+	{prefix: aliasPrefix, decode: func() any { return new(Alias) }},
+	{prefix: groupPrefix, decode: func() any { return new(Group) }},
+}
+
+type storedKind struct {
+	prefix string
+	decode func() any
+}
+
+// loadAll reads every object and builds the index. Entity aliases whose
+// entity is gone (a delete interrupted between its writes) are removed.
+func (s *Store) loadAll(ctx context.Context) error {
+	var (
+		mu       sync.Mutex
+		entities []*Entity
+		aliases  []*Alias
+		groups   []*Group
+	)
+	if _, err := loadPrefix(ctx, s, entityPrefix, func(e *Entity) { mu.Lock(); entities = append(entities, e); mu.Unlock() }); err != nil {
+		return err
+	}
+	if _, err := loadPrefix(ctx, s, aliasPrefix, func(a *Alias) { mu.Lock(); aliases = append(aliases, a); mu.Unlock() }); err != nil {
+		return err
+	}
+	if _, err := loadPrefix(ctx, s, groupPrefix, func(g *Group) { mu.Lock(); groups = append(groups, g); mu.Unlock() }); err != nil {
+		return err
+	}
+	var orphans []string
+	s.idx.write(func() {
+		for _, e := range entities {
+			if other := s.idx.addLoadedEntity(e); other != nil {
+				s.logger.Warn("two entities share a name; the older one keeps it", "name", e.Name, "shadowed_id", other.ID)
+			}
+		}
+		for _, a := range aliases {
+			if s.idx.entities[a.CanonicalID] == nil {
+				orphans = append(orphans, a.ID)
+				continue
+			}
+			s.idx.putAlias(a)
+		}
+		for _, g := range groups {
+			if other := s.idx.addLoadedGroup(g); other != nil {
+				s.logger.Warn("two groups share a name; the older one keeps it", "name", g.Name, "shadowed_id", other.ID)
+			}
+		}
+	})
+	for _, id := range orphans {
+		s.logger.Warn("removing alias of a deleted entity", "alias_id", id)
+		if err := s.delete(ctx, aliasKey(id)); err != nil && !errors.Is(err, logical.ErrReadOnly) {
+			return err
+		}
+	}
+	return nil
+}
+
+// reload replaces one object in the index with what storage holds.
+func (s *Store) reload(ctx context.Context, kind storedKind, id string) error {
+	v := kind.decode()
+	found, err := s.getJSON(ctx, kind.prefix+id, v)
+	if err != nil {
+		return err
+	}
+	s.idx.write(func() {
+		switch o := v.(type) {
+		case *Entity:
+			if found {
+				s.idx.putEntity(o)
+			} else {
+				s.idx.deleteEntity(id)
+			}
+		case *Alias:
+			if found {
+				s.idx.putAlias(o)
+			} else {
+				s.idx.deleteAlias(id)
+			}
+		case *Group:
+			if found {
+				s.idx.putGroup(o)
+			} else {
+				s.idx.deleteGroup(id)
+			}
+		}
+	})
+	return nil
+}

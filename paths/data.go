@@ -1,0 +1,134 @@
+package paths
+
+import (
+	"time"
+
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
+)
+
+// This file turns backend objects into response data, field for field as the
+// built-in engine returns them. mount_path is never set: a plugin cannot map
+// a mount accessor to its path.
+
+// formatTime prints a time as Vault does: RFC 3339 in UTC with nanoseconds.
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// withMountType adds mount_type when the accessor names an auth method type.
+func withMountType(m map[string]any, accessor string) map[string]any {
+	if t, ok := backend.MountTypeOf(accessor); ok {
+		m["mount_type"] = t
+	}
+	return m
+}
+
+// entityData is an entity as the entity read and lookup answer it.
+func entityData(v *backend.EntityView) map[string]any {
+	policies := v.Policies
+	if policies == nil {
+		policies = []string{}
+	}
+	aliases := make([]any, 0, len(v.Aliases))
+	for _, a := range v.Aliases {
+		aliases = append(aliases, withMountType(map[string]any{
+			"id":                        a.ID,
+			"canonical_id":              a.CanonicalID,
+			"mount_accessor":            a.MountAccessor,
+			"metadata":                  a.Metadata,
+			"name":                      a.Name,
+			"merged_from_canonical_ids": a.MergedFromCanonicalIDs,
+			"creation_time":             formatTime(a.CreationTime),
+			"last_update_time":          formatTime(a.LastUpdateTime),
+			"local":                     false,
+			"custom_metadata":           a.CustomMetadata,
+		}, a.MountAccessor))
+	}
+	return map[string]any{
+		"id":                  v.ID,
+		"name":                v.Name,
+		"metadata":            v.Metadata,
+		"policies":            policies,
+		"disabled":            v.Disabled,
+		"namespace_id":        v.NamespaceID,
+		"merged_entity_ids":   v.MergedEntityIDs,
+		"creation_time":       formatTime(v.CreationTime),
+		"last_update_time":    formatTime(v.LastUpdateTime),
+		"aliases":             aliases,
+		"direct_group_ids":    v.DirectGroupIDs,
+		"inherited_group_ids": v.InheritedGroupIDs,
+		"group_ids":           append(append([]string{}, v.DirectGroupIDs...), v.InheritedGroupIDs...),
+	}
+}
+
+// aliasData is an entity or group alias as the alias reads answer it.
+func aliasData(a *backend.Alias) map[string]any {
+	return withMountType(map[string]any{
+		"id":                        a.ID,
+		"canonical_id":              a.CanonicalID,
+		"mount_accessor":            a.MountAccessor,
+		"metadata":                  a.Metadata,
+		"custom_metadata":           a.CustomMetadata,
+		"name":                      a.Name,
+		"merged_from_canonical_ids": a.MergedFromCanonicalIDs,
+		"namespace_id":              a.NamespaceID,
+		"local":                     false,
+		"creation_time":             formatTime(a.CreationTime),
+		"last_update_time":          formatTime(a.LastUpdateTime),
+	}, a.MountAccessor)
+}
+
+// aliasListInfo is an alias's key_info entry in the alias lists.
+func aliasListInfo(a *backend.Alias) map[string]any {
+	return withMountType(map[string]any{
+		"name":            a.Name,
+		"canonical_id":    a.CanonicalID,
+		"mount_accessor":  a.MountAccessor,
+		"custom_metadata": a.CustomMetadata,
+		"metadata":        a.Metadata,
+		"local":           false,
+	}, a.MountAccessor)
+}
+
+// aliasSummary is an alias inside the entity and group lists' key_info.
+func aliasSummary(a *backend.Alias) map[string]any {
+	return withMountType(map[string]any{
+		"id":             a.ID,
+		"name":           a.Name,
+		"mount_accessor": a.MountAccessor,
+	}, a.MountAccessor)
+}
+
+// groupData is a group as the group read and lookup answer it.
+func groupData(v *backend.GroupView) map[string]any {
+	alias := map[string]any{}
+	if a := v.Alias; a != nil {
+		alias = withMountType(map[string]any{
+			"id":                        a.ID,
+			"canonical_id":              a.CanonicalID,
+			"mount_accessor":            a.MountAccessor,
+			"metadata":                  a.Metadata,
+			"name":                      a.Name,
+			"merged_from_canonical_ids": a.MergedFromCanonicalIDs,
+			"creation_time":             formatTime(a.CreationTime),
+			"last_update_time":          formatTime(a.LastUpdateTime),
+		}, a.MountAccessor)
+	}
+	var children []string
+	if len(v.MemberGroupIDs) > 0 {
+		children = v.MemberGroupIDs
+	}
+	return map[string]any{
+		"id":                v.ID,
+		"name":              v.Name,
+		"policies":          v.Policies,
+		"member_entity_ids": v.MemberEntityIDs,
+		"parent_group_ids":  v.ParentGroupIDs,
+		"metadata":          v.Metadata,
+		"creation_time":     formatTime(v.CreationTime),
+		"last_update_time":  formatTime(v.LastUpdateTime),
+		"modify_index":      v.ModifyIndex,
+		"type":              v.Type,
+		"namespace_id":      v.NamespaceID,
+		"alias":             alias,
+		"member_group_ids":  children,
+	}
+}

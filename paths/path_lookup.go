@@ -1,0 +1,212 @@
+package paths
+
+import (
+	"context"
+	"strings"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
+)
+
+func lookupFields(of string) map[string]*framework.FieldSchema {
+	return map[string]*framework.FieldSchema{
+		"id":                   {Type: framework.TypeString, Description: "ID of the " + of + "."},
+		"name":                 {Type: framework.TypeString, Description: "Name of the " + of + "."},
+		"alias_id":             {Type: framework.TypeString, Description: "ID of the alias."},
+		"alias_name":           {Type: framework.TypeString, Description: "Name of the alias. This should be supplied in conjunction with 'alias_mount_accessor'."},
+		"alias_mount_accessor": {Type: framework.TypeString, Description: "Accessor of the mount to which the alias belongs to. This should be supplied in conjunction with 'alias_name'."},
+	}
+}
+
+// lookupPaths serves lookup/entity and lookup/group (POST, as in Vault:
+// found answers the read format, not found answers 204) and lookup/self.
+func lookupPaths(s *backend.Store, sys func() logical.SystemView) []*framework.Path {
+	h := &lookupHandler{store: s, sys: sys}
+	return []*framework.Path{
+		{
+			Pattern:      "lookup/entity$",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "entity", OperationVerb: "look-up"},
+			Fields:       lookupFields("entity"),
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.UpdateOperation: &framework.PathOperation{
+					Callback:  h.entity,
+					Summary:   "Look up an entity by id, name, alias id, or alias name and mount accessor.",
+					Responses: withNoContent(entityReadResponse, "No entity matched."),
+				},
+			},
+			HelpSynopsis:    "Query entities based on various properties.",
+			HelpDescription: lookupHelp,
+		},
+		{
+			Pattern:      "lookup/group$",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "group", OperationVerb: "look-up"},
+			Fields:       lookupFields("group"),
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.UpdateOperation: &framework.PathOperation{
+					Callback:  h.group,
+					Summary:   "Look up a group by id, name, alias id, or alias name and mount accessor.",
+					Responses: withNoContent(groupReadResponse, "No group matched."),
+				},
+			},
+			HelpSynopsis:    "Query groups based on various properties.",
+			HelpDescription: lookupHelp,
+		},
+		{
+			Pattern:      "lookup/self$",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "entity", OperationVerb: "look-up", OperationSuffix: "self"},
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: &framework.PathOperation{
+					Callback:  h.self,
+					Summary:   "Read the entity of this store that the calling token maps to.",
+					Responses: selfResponse,
+				},
+			},
+			HelpSynopsis:    "The caller's entity in this store.",
+			HelpDescription: selfHelp,
+		},
+	}
+}
+
+type lookupHandler struct {
+	store *backend.Store
+	sys   func() logical.SystemView
+}
+
+// selector reads the lookup fields with Vault's rules: exactly one of id,
+// name and alias_id, or both alias_name and alias_mount_accessor.
+func selector(d *framework.FieldData) (backend.EntitySelector, *logical.Response) {
+	var sel backend.EntitySelector
+	count := 0
+	for key, dst := range map[string]*string{
+		"id": &sel.ID, "name": &sel.Name, "alias_id": &sel.AliasID,
+		"alias_name": &sel.AliasName, "alias_mount_accessor": &sel.AliasMountAccessor,
+	} {
+		if v, ok := d.GetOk(key); ok {
+			count++
+			*dst = v.(string)
+		}
+	}
+	switch {
+	case count == 0:
+		return sel, logical.ErrorResponse("query parameter not supplied")
+	case count == 2 && sel.AliasName != "" && sel.AliasMountAccessor != "":
+	case count != 1:
+		return sel, logical.ErrorResponse("query parameter conflict; please supply distinct set of query parameters")
+	case sel.AliasName != "" || sel.AliasMountAccessor != "":
+		return sel, logical.ErrorResponse("both 'alias_name' and 'alias_mount_accessor' needs to be set")
+	}
+	return sel, nil
+}
+
+func (h *lookupHandler) entity(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	sel, bad := selector(d)
+	if bad != nil {
+		return bad, nil
+	}
+	v, err := h.store.Entity(ctx, sel)
+	if err != nil {
+		return respondErr(req, err)
+	}
+	if v == nil {
+		return nil, nil
+	}
+	return &logical.Response{Data: entityData(v)}, nil
+}
+
+func (h *lookupHandler) group(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	sel, bad := selector(d)
+	if bad != nil {
+		return bad, nil
+	}
+	v, err := h.store.Group(ctx, backend.GroupSelector(sel))
+	if err != nil {
+		return respondErr(req, err)
+	}
+	if v == nil {
+		return nil, nil
+	}
+	return &logical.Response{Data: groupData(v)}, nil
+}
+
+func (h *lookupHandler) self(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	v, alias, err := callerEntity(ctx, req, h.store, h.sys())
+	if err != nil {
+		return respondErr(req, err)
+	}
+	data := entityData(v)
+	data["vault_entity_id"] = req.EntityID
+	data["matched_alias_id"] = alias.ID
+	return &logical.Response{Data: data}, nil
+}
+
+// errNoCallerEntity is Vault's answer when a request's token has no entity.
+var errNoCallerEntity = &backend.Error{Status: 400, Msg: "no entity associated with the request's token"}
+
+// callerEntity maps the request's Vault entity to the entity of this store
+// that owns one of its aliases (same mount accessor and name). See
+// backend.Store.CallerEntity.
+func callerEntity(ctx context.Context, req *logical.Request, s *backend.Store, sys logical.SystemView) (*backend.EntityView, *backend.Alias, error) {
+	if req.EntityID == "" {
+		return nil, nil, errNoCallerEntity
+	}
+	ent, err := sys.EntityInfo(req.EntityID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ent == nil {
+		return nil, nil, errNoCallerEntity
+	}
+	refs := make([]backend.AliasRef, 0, len(ent.Aliases))
+	for _, a := range ent.Aliases {
+		refs = append(refs, backend.AliasRef{MountAccessor: a.MountAccessor, Name: a.Name})
+	}
+	v, alias, err := s.CallerEntity(ctx, refs)
+	if err != nil {
+		return nil, nil, err
+	}
+	if v == nil {
+		return nil, nil, errNoCallerEntity
+	}
+	return v, alias, nil
+}
+
+// withNoContent adds a 204 answer to a response declaration.
+func withNoContent(r map[int][]framework.Response, desc string) map[int][]framework.Response {
+	out := map[int][]framework.Response{204: {{Description: desc}}}
+	for k, v := range r {
+		out[k] = v
+	}
+	return out
+}
+
+var selfResponse = func() map[int][]framework.Response {
+	fields := map[string]*framework.FieldSchema{
+		"vault_entity_id":  {Type: framework.TypeString, Description: "The calling token's entity in Vault."},
+		"matched_alias_id": {Type: framework.TypeString, Description: "The alias of this store that matched one of the caller's Vault aliases."},
+	}
+	for k, v := range entityReadResponse[200][0].Fields {
+		fields[k] = v
+	}
+	return map[int][]framework.Response{200: {{Description: "OK", Fields: fields}}}
+}()
+
+var (
+	lookupHelp = strings.TrimSpace(`
+Distinct query parameters to be set:
+- 'id': by id.
+- 'name': by name, in any letter case.
+- 'alias_id': by the id of one of its aliases.
+- 'alias_name' and 'alias_mount_accessor': by the name and mount of one of its aliases.
+A match answers in the read format; no match answers 204.
+`)
+	selfHelp = strings.TrimSpace(`
+Shows which entity of this store acts for the calling token: the token's Vault
+entity has aliases (mount accessor and name, from its logins); the entity here
+that owns an alias with the same mount accessor and name is the caller's
+entity. Endpoints that act for the caller (OIDC tokens, TOTP generation,
+authorization) use the same mapping. A token without a matching alias gets
+"no entity associated with the request's token".
+`)
+)
