@@ -121,13 +121,13 @@ func (s *Store) applyGroupAliasUpdate(ctx context.Context, u GroupAliasUpdate, g
 			return nil, false, err
 		}
 		target = &Group{ID: id, Name: generated, Type: GroupExternal, NamespaceID: NamespaceID, CreationTime: now}
+	case previous == nil:
+		// A new alias on an existing group, replacing its alias if any.
 	case target == nil || target.ID == previous.ID:
 		target = previous
 	default:
-		if previous != nil {
-			moved = previous.clone()
-			moved.Alias = nil
-		}
+		moved = previous.clone()
+		moved.Alias = nil
 	}
 	g := target.clone()
 	g.LastUpdateTime = now

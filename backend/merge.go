@@ -173,6 +173,9 @@ func (x *index) planMerge(m MergeRequest, from []string) (*mergePlan, error) {
 			if !slices.Contains(g.MemberEntityIDs, to.ID) {
 				g.MemberEntityIDs = append(g.MemberEntityIDs, to.ID)
 			}
+			// Vault writes such a group twice per merged entity (member
+			// removed, then target added); its modify_index shows it.
+			g.ModifyIndex += 2
 		}
 		p.deletedFrom = append(p.deletedFrom, f.ID)
 	}
@@ -201,6 +204,7 @@ func (s *Store) applyMerge(ctx context.Context, p *mergePlan) error {
 	}
 	for _, g := range p.groups {
 		g.MemberEntityIDs = strutil.RemoveDuplicates(g.MemberEntityIDs, false)
+		g.ModifyIndex-- // saveGroup adds the last one
 		if err := s.saveGroup(ctx, g); err != nil {
 			return err
 		}

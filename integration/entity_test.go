@@ -3,11 +3,8 @@
 package integration
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -35,27 +32,6 @@ func TestPathHelp(t *testing.T) {
 	require.Contains(t, h.Help, "Create a new entity, or update an existing one.")
 	require.Contains(t, h.Help, "policies")
 	require.NotEmpty(t, h.OpenAPI)
-}
-
-// step is one request of a scenario that is played against both engines.
-// Placeholders like {alice} in the path or body stand for ids captured by
-// earlier steps (capture: the name to store data.id under).
-type step struct {
-	method  string
-	path    string
-	body    map[string]any
-	capture string
-	// knownDiff, when set, documents an intended difference: the built-in
-	// engine answers 500 where the plugin answers 400 with the same message.
-	known500 bool
-}
-
-// outcome is what is compared between the engines.
-type outcome struct {
-	Status   int
-	Data     any
-	Errors   []string
-	Warnings []string
 }
 
 func TestEntityAPIMatchesBuiltin(t *testing.T) {
@@ -109,108 +85,7 @@ func TestEntityAPIMatchesBuiltin(t *testing.T) {
 		{method: "GET", path: "entity/id/{gen}"},
 		{method: "DELETE", path: "entity/id/{gen}"},
 	}
-	builtin := play(t, "identity", steps)
-	plugin := play(t, mount, steps)
-	for i, s := range steps {
-		b, p := builtin[i], plugin[i]
-		label := fmt.Sprintf("step %d: %s %s", i, s.method, s.path)
-		if s.known500 {
-			require.Equal(t, http.StatusInternalServerError, b.Status, label)
-			require.Equal(t, http.StatusBadRequest, p.Status, label)
-			require.Len(t, b.Errors, 1, label)
-			require.Equal(t, []string{unwrapMultierror(b.Errors[0])}, p.Errors, label)
-			continue
-		}
-		require.Equal(t, b, p, label)
-		if s.method == "GET" && b.Status == http.StatusOK {
-			require.NotEmpty(t, b.Data, label)
-		}
-	}
-}
-
-// play runs steps against one mount and returns normalized outcomes.
-func play(t *testing.T, mnt string, steps []step) []outcome {
-	t.Helper()
-	ids := map[string]string{}
-	subst := func(s string) string {
-		for k, v := range ids {
-			s = strings.ReplaceAll(s, "{"+k+"}", v)
-		}
-		return s
-	}
-	out := make([]outcome, len(steps))
-	for i, s := range steps {
-		var body any
-		if s.body != nil {
-			raw, _ := json.Marshal(s.body)
-			var m map[string]any
-			require.NoError(t, json.Unmarshal([]byte(subst(string(raw))), &m))
-			body = m
-		}
-		r := do(t, s.method, mnt+"/"+subst(s.path), body)
-		if s.capture != "" {
-			require.Equal(t, http.StatusOK, r.Status, "%s %s on %s: %v", s.method, s.path, mnt, r.Errors)
-			ids[s.capture] = r.Data["id"].(string)
-		}
-		out[i] = outcome{Status: r.Status, Data: normalize(r.Body["data"]), Errors: r.Errors, Warnings: r.Warnings}
-	}
-	t.Cleanup(func() {
-		for _, id := range ids {
-			do(t, "DELETE", mnt+"/entity/id/"+id, nil)
-		}
-	})
-	return out
-}
-
-var (
-	uuidRe    = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
-	genNameRe = regexp.MustCompile(`^(entity|group)_[0-9a-f]{8}$`)
-	timeRe    = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$`)
-)
-
-// normalize replaces what differs by nature between two stores (ids,
-// generated names, times) and sorts what is ordered by id.
-func normalize(v any) any {
-	switch x := v.(type) {
-	case string:
-		switch {
-		case timeRe.MatchString(x):
-			return "<time>"
-		case genNameRe.MatchString(x):
-			return "<generated-name>"
-		}
-		return uuidRe.ReplaceAllString(x, "<id>")
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = normalize(e)
-		}
-		sort.SliceStable(out, func(i, j int) bool { return fmt.Sprint(out[i]) < fmt.Sprint(out[j]) })
-		return out
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		var byID []any
-		for k, e := range x {
-			if uuidRe.MatchString(k) {
-				byID = append(byID, normalize(e))
-				continue
-			}
-			out[k] = normalize(e)
-		}
-		if byID != nil {
-			sort.SliceStable(byID, func(i, j int) bool { return fmt.Sprint(byID[i]) < fmt.Sprint(byID[j]) })
-			out["<by-id>"] = byID
-		}
-		return out
-	}
-	return v
-}
-
-// unwrapMultierror turns Vault's 500 text ("1 error occurred:\n\t* msg\n\n")
-// into the message.
-func unwrapMultierror(s string) string {
-	s = strings.TrimPrefix(s, "1 error occurred:\n\t* ")
-	return strings.TrimSuffix(s, "\n\n")
+	compareWithBuiltin(t, steps)
 }
 
 func TestTwoMountsAreIndependent(t *testing.T) {

@@ -11,6 +11,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/hashicorp/vault/api"
+
 	"github.com/vault-identity/vault-plugin-secrets-identity/internal/devvault"
 )
 
@@ -23,6 +25,8 @@ const (
 var (
 	server        *devvault.Server
 	pluginVersion string
+	// Accessors of real auth mounts in the shared server.
+	userpassAccessor, approleAccessor string
 )
 
 func TestMain(m *testing.M) {
@@ -48,6 +52,21 @@ func run(m *testing.M) int {
 			fmt.Fprintf(os.Stderr, "enabling the plugin at %s: %v\n", p, err)
 			return 1
 		}
+	}
+	for _, auth := range []struct {
+		kind string
+		dst  *string
+	}{{"userpass", &userpassAccessor}, {"approle", &approleAccessor}} {
+		if err := server.Client.Sys().EnableAuthWithOptionsWithContext(ctx, auth.kind, &api.EnableAuthOptions{Type: auth.kind}); err != nil {
+			fmt.Fprintf(os.Stderr, "enabling %s: %v\n", auth.kind, err)
+			return 1
+		}
+		mounts, err := server.Client.Sys().ListAuthWithContext(ctx)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "listing auth mounts:", err)
+			return 1
+		}
+		*auth.dst = mounts[auth.kind+"/"].Accessor
 	}
 	code := m.Run()
 	if code != 0 {
