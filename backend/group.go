@@ -461,4 +461,3 @@ func cmpOr(a, b string) string {
 	}
 	return b
 }
-

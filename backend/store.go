@@ -61,10 +61,10 @@ type Store struct {
 // New returns a Store over opts.Storage. Nothing is read until Load.
 func New(opts Options) *Store {
 	s := &Store{
-		storage:  opts.Storage,
-		logger:   opts.Logger,
-		now:      opts.Now,
-		workers:  opts.LoadWorkers,
+		storage: opts.Storage,
+		logger:  opts.Logger,
+		now:     opts.Now,
+		workers: opts.LoadWorkers,
 		locks:   locksutil.CreateLocks(),
 		idx:     newIndex(),
 	}
@@ -170,12 +170,12 @@ func (s *Store) locked(plan func() []string, apply func() error) error {
 
 // Lock keys. Entity and group names, and alias factors, are locked in their
 // case-insensitive form, so two spellings of a name share a lock.
-func kEntity(id string) string                 { return "entity/" + id }
-func kEntityName(name string) string           { return "entity-name/" + strings.ToLower(name) }
-func kAlias(id string) string                  { return "alias/" + id }
+func kEntity(id string) string                   { return "entity/" + id }
+func kEntityName(name string) string             { return "entity-name/" + strings.ToLower(name) }
+func kAlias(id string) string                    { return "alias/" + id }
 func kAliasFactors(accessor, name string) string { return "alias-factors/" + factorKey(accessor, name) }
-func kGroup(id string) string                  { return "group/" + id }
-func kGroupName(name string) string            { return "group-name/" + strings.ToLower(name) }
+func kGroup(id string) string                    { return "group/" + id }
+func kGroupName(name string) string              { return "group-name/" + strings.ToLower(name) }
 func kGroupAliasFactors(accessor, name string) string {
 	return "group-alias-factors/" + factorKey(accessor, name)
 }
