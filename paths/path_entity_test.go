@@ -1,6 +1,7 @@
 package paths_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -329,4 +330,11 @@ func TestEntityPathHelp(t *testing.T) {
 	require.Contains(t, help, "Create a new entity, or update an existing one.")
 	require.Contains(t, help, "metadata")
 	require.Contains(t, help, "Policies to be tied to the entity.")
+}
+
+func decode(t *testing.T, s string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, json.Unmarshal([]byte(s), &m))
+	return m
 }

@@ -77,7 +77,12 @@ func (r Result) ErrorText() string {
 // Do sends one request to the backend.
 func (b *Backend) Do(op logical.Operation, path string, data map[string]any) Result {
 	b.T.Helper()
-	req := &logical.Request{Operation: op, Path: path, Data: data, Storage: b.Storage}
+	return b.Handle(&logical.Request{Operation: op, Path: path, Data: data})
+}
+
+// Handle sends a request built by the test, on the backend's storage.
+func (b *Backend) Handle(req *logical.Request) Result {
+	req.Storage = b.Storage
 	resp, err := b.B.HandleRequest(context.Background(), req)
 	return Result{Req: req, Resp: resp, Err: err, Status: Status(req, resp, err)}
 }
