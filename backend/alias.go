@@ -194,10 +194,9 @@ func (s *Store) createAlias(ctx context.Context, u AliasUpdate, generated string
 		LastUpdateTime: now,
 	}
 	if newEntity {
-		if err := s.putJSON(ctx, entityKey(entity.ID), entity); err != nil {
+		if err := s.saveEntity(ctx, entity); err != nil {
 			return nil, false, err
 		}
-		s.idx.write(func() { s.idx.putEntity(entity) })
 	}
 	if err := s.putJSON(ctx, aliasKey(a.ID), a); err != nil {
 		return nil, false, err

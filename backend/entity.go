@@ -23,8 +23,11 @@ type Entity struct {
 	Disabled        bool              `json:"disabled,omitempty"`
 	NamespaceID     string            `json:"namespace_id"`
 	MergedEntityIDs []string          `json:"merged_entity_ids,omitempty"`
-	CreationTime    time.Time         `json:"creation_time"`
-	LastUpdateTime  time.Time         `json:"last_update_time"`
+	// ModifyIndex counts the writes of the entity record (not of its
+	// aliases or groups); it is what a check-and-set write compares.
+	ModifyIndex    uint64    `json:"modify_index"`
+	CreationTime   time.Time `json:"creation_time"`
+	LastUpdateTime time.Time `json:"last_update_time"`
 }
 
 func (e *Entity) clone() *Entity {
@@ -45,13 +48,15 @@ type EntityView struct {
 // EntityUpdate is a create-or-update request for an entity, with Vault's
 // semantics: a known ID selects the entity; otherwise a Name already in use
 // selects that entity; otherwise a new entity is made. Fields not Set are
-// left as they are.
+// left as they are. CAS, when Set, must equal the entity's modify_index (0
+// for an entity that must not exist yet).
 type EntityUpdate struct {
 	ID       string
 	Name     string
 	Metadata Opt[map[string]string]
 	Policies Opt[[]string]
 	Disabled Opt[bool]
+	CAS      Opt[int]
 }
 
 // UpsertEntity applies u and returns the stored entity and whether it was
@@ -116,6 +121,14 @@ func (s *Store) applyEntityUpdate(ctx context.Context, u EntityUpdate, generated
 		return nil, false, userErrorf("entity name is already in use")
 	}
 
+	var index uint64
+	if target != nil {
+		index = target.ModifyIndex
+	}
+	if err := checkCAS(u.CAS, index); err != nil {
+		return nil, false, err
+	}
+
 	var e *Entity
 	if target == nil {
 		id, err := newID()
@@ -149,12 +162,30 @@ func (s *Store) applyEntityUpdate(ctx context.Context, u EntityUpdate, generated
 		e.CreationTime = now
 	}
 	e.LastUpdateTime = now
-
-	if err := s.putJSON(ctx, entityKey(e.ID), e); err != nil {
+	if err := s.saveEntity(ctx, e); err != nil {
 		return nil, false, err
 	}
-	s.idx.write(func() { s.idx.putEntity(e) })
 	return e, target == nil, nil
+}
+
+// saveEntity bumps the entity's modify index, stores it and indexes it. The
+// caller holds the entity's lock.
+func (s *Store) saveEntity(ctx context.Context, e *Entity) error {
+	e.ModifyIndex++
+	if err := s.putJSON(ctx, entityKey(e.ID), e); err != nil {
+		return err
+	}
+	s.idx.write(func() { s.idx.putEntity(e) })
+	return nil
+}
+
+// checkCAS applies a check-and-set value to an object's modify index (0
+// when the object does not exist, which only cas 0 accepts).
+func checkCAS(cas Opt[int], index uint64) error {
+	if cas.Set && (cas.Val < 0 || uint64(cas.Val) != index) {
+		return userErrorf("check-and-set parameter did not match the current version")
+	}
+	return nil
 }
 
 // newEntity makes a new entity with a generated name, for an alias that
@@ -248,7 +279,7 @@ func (s *Store) DeleteEntity(ctx context.Context, id string) error {
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	return s.deleteEntity(ctx, func() *Entity { return s.idx.entities[id] })
+	return s.deleteEntity(ctx, kEntity(id), func() *Entity { return s.idx.entities[id] })
 }
 
 // DeleteEntityByName is DeleteEntity for the entity with this name in any
@@ -257,7 +288,7 @@ func (s *Store) DeleteEntityByName(ctx context.Context, name string) error {
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	return s.deleteEntity(ctx, func() *Entity { return s.idx.entityNames[strings.ToLower(name)] })
+	return s.deleteEntity(ctx, kEntityName(name), func() *Entity { return s.idx.entityNames[strings.ToLower(name)] })
 }
 
 // DeleteEntities deletes the entities with these ids, skipping unknown ones.
@@ -266,22 +297,25 @@ func (s *Store) DeleteEntities(ctx context.Context, ids []string) error {
 		return err
 	}
 	for _, id := range ids {
-		if err := s.deleteEntity(ctx, func() *Entity { return s.idx.entities[id] }); err != nil {
+		if err := s.deleteEntity(ctx, kEntity(id), func() *Entity { return s.idx.entities[id] }); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// deleteEntity deletes the entity find returns (called under s.idx.mu).
-// Order: group memberships first, then aliases, then the entity, so a
-// crash part way leaves an entity with fewer memberships or aliases, never
-// an alias or membership of a missing entity.
-func (s *Store) deleteEntity(ctx context.Context, find func() *Entity) error {
+// deleteEntity deletes the entity find returns (called under s.idx.mu);
+// lookup is the lock key of what find looks up, held even when it finds
+// nothing, so no entity can appear under it meanwhile. Order: group
+// memberships first, then aliases, then the entity, so a crash part way
+// leaves an entity with fewer memberships or aliases, never an alias or
+// membership of a missing entity.
+func (s *Store) deleteEntity(ctx context.Context, lookup string, find func() *Entity) error {
 	return s.locked(func() (keys []string) {
+		keys = []string{lookup}
 		s.idx.read(func() {
 			if e := find(); e != nil {
-				keys = s.idx.entityKeys(e)
+				keys = append(keys, s.idx.entityKeys(e)...)
 			}
 		})
 		return keys

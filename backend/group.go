@@ -205,14 +205,12 @@ func (s *Store) applyGroupUpdate(ctx context.Context, u GroupUpdate, generated s
 	if u.ID != "" && target == nil {
 		return nil, false, userErrorf("invalid group ID")
 	}
-	if u.CAS.Set {
-		var current uint64
-		if target != nil {
-			current = target.ModifyIndex
-		}
-		if uint64(u.CAS.Val) != current || u.CAS.Val < 0 {
-			return nil, false, userErrorf("check-and-set parameter did not match the current version")
-		}
+	var index uint64
+	if target != nil {
+		index = target.ModifyIndex
+	}
+	if err := checkCAS(u.CAS, index); err != nil {
+		return nil, false, err
 	}
 
 	g := &Group{}
@@ -412,7 +410,12 @@ func (s *Store) DeleteGroup(ctx context.Context, key string, byName bool) error 
 		}
 		return s.idx.groups[key]
 	}
+	lookup := kGroup(key)
+	if byName {
+		lookup = kGroupName(key)
+	}
 	return s.locked(func() (keys []string) {
+		keys = []string{lookup}
 		s.idx.read(func() {
 			g := find()
 			if g == nil {

@@ -69,6 +69,11 @@ func (s *Store) loadAll(ctx context.Context) error {
 
 // reload replaces one object in the index with what storage holds.
 func (s *Store) reload(ctx context.Context, kind storedKind, id string) error {
+	lock := map[string]string{entityPrefix: kEntity(id), aliasPrefix: kAlias(id), groupPrefix: kGroup(id)}[kind.prefix]
+	return s.locked(func() []string { return []string{lock} }, func() error { return s.reloadLocked(ctx, kind, id) })
+}
+
+func (s *Store) reloadLocked(ctx context.Context, kind storedKind, id string) error {
 	v := kind.decode()
 	found, err := s.getJSON(ctx, kind.prefix+id, v)
 	if err != nil {

@@ -186,10 +186,9 @@ func (x *index) planMerge(m MergeRequest, from []string) (*mergePlan, error) {
 // last the merged entities, so an interrupted merge leaves every alias and
 // membership pointing at an existing entity.
 func (s *Store) applyMerge(ctx context.Context, p *mergePlan) error {
-	if err := s.putJSON(ctx, entityKey(p.to.ID), p.to); err != nil {
+	if err := s.saveEntity(ctx, p.to); err != nil {
 		return err
 	}
-	s.idx.write(func() { s.idx.putEntity(p.to) })
 	for _, id := range p.dropped {
 		if err := s.delete(ctx, aliasKey(id)); err != nil {
 			return err

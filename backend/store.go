@@ -138,7 +138,9 @@ func (s *Store) Invalidate(ctx context.Context, key string) {
 // all at once in ascending stripe order, so no two writes can deadlock. plan
 // then runs again under the locks; if the objects moved in between and it now
 // names a stripe not held, everything is released and the attempt repeats
-// with both sets. apply must look objects up afresh, under the locks.
+// with both sets. apply must look objects up afresh, under the locks. A plan
+// names the key of every lookup it makes, found or not: a name that is free
+// must stay free until apply has run.
 func (s *Store) locked(plan func() []string, apply func() error) error {
 	keys := plan()
 	for {

@@ -195,3 +195,28 @@ func byID(s *Store, id string) (*Entity, error) {
 	}
 	return v.Entity, err
 }
+
+func TestInvalidateFollowsAliasesAndGroups(t *testing.T) {
+	ctx := context.Background()
+	s := new(logical.InmemStorage)
+	writer, reader := newTestStore(t, s), newTestStore(t, s)
+
+	a, _, err := writer.UpsertAlias(ctx, AliasUpdate{Name: "bob", MountAccessor: "auth_userpass_12345678"})
+	require.NoError(t, err)
+	g, _, err := writer.UpsertGroup(ctx, GroupUpdate{Name: "g", MemberEntityIDs: Some([]string{a.CanonicalID})})
+	require.NoError(t, err)
+	for _, key := range []string{entityKey(a.CanonicalID), aliasKey(a.ID), groupKey(g.ID)} {
+		reader.Invalidate(ctx, key)
+	}
+	v, err := reader.Entity(ctx, EntitySelector{AliasName: "BOB", AliasMountAccessor: "auth_userpass_12345678"})
+	require.NoError(t, err)
+	require.Equal(t, a.CanonicalID, v.ID)
+	require.Equal(t, []string{g.ID}, v.DirectGroupIDs)
+
+	require.NoError(t, writer.DeleteEntity(ctx, a.CanonicalID))
+	for _, key := range []string{groupKey(g.ID), aliasKey(a.ID), entityKey(a.CanonicalID)} {
+		reader.Invalidate(ctx, key)
+	}
+	checkGraph(t, reader)
+	require.Equal(t, graphOf(writer), graphOf(reader))
+}

@@ -52,6 +52,7 @@ func entityData(v *backend.EntityView) map[string]any {
 		"merged_entity_ids":   v.MergedEntityIDs,
 		"creation_time":       formatTime(v.CreationTime),
 		"last_update_time":    formatTime(v.LastUpdateTime),
+		"modify_index":        v.ModifyIndex,
 		"aliases":             aliases,
 		"direct_group_ids":    v.DirectGroupIDs,
 		"inherited_group_ids": v.InheritedGroupIDs,

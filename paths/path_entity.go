@@ -38,6 +38,10 @@ vault <command> <path> metadata=key1=value1 metadata=key2=value2`,
 			Type:        framework.TypeBool,
 			Description: "If set true, tokens tied to this identity will not be able to be used (but will not be revoked).",
 		},
+		"cas": {
+			Type:        framework.TypeInt,
+			Description: "Check-and-set: the write happens only if the entity's modify_index equals this value (0: only if the entity does not exist yet). Not in Vault's built-in engine.",
+		},
 	}
 }
 
@@ -66,6 +70,7 @@ var entityReadResponse = map[int][]framework.Response{
 			"merged_entity_ids":   {Type: framework.TypeStringSlice, Description: "IDs of the entities merged into this one."},
 			"creation_time":       {Type: framework.TypeTime, Description: "When the entity was created (RFC 3339)."},
 			"last_update_time":    {Type: framework.TypeTime, Description: "When the entity was last updated (RFC 3339)."},
+			"modify_index":        {Type: framework.TypeInt, Description: "Incremented on every write of the entity; the value for cas. Not in Vault's built-in engine."},
 			"aliases":             {Type: framework.TypeSlice, Description: "The entity's aliases."},
 			"direct_group_ids":    {Type: framework.TypeStringSlice, Description: "Groups that list the entity as a member."},
 			"inherited_group_ids": {Type: framework.TypeStringSlice, Description: "Ancestors of the direct groups."},
@@ -237,6 +242,7 @@ func (h *entityHandler) upsert(ctx context.Context, req *logical.Request, d *fra
 		Metadata: optional[map[string]string](d, "metadata"),
 		Policies: optional[[]string](d, "policies"),
 		Disabled: optional[bool](d, "disabled"),
+		CAS:      optional[int](d, "cas"),
 	})
 	if err != nil {
 		return respondErr(req, err)

@@ -338,3 +338,22 @@ func decode(t *testing.T, s string) map[string]any {
 	require.NoError(t, json.Unmarshal([]byte(s), &m))
 	return m
 }
+
+func TestEntityCheckAndSet(t *testing.T) {
+	b := newBackend(t)
+	r := b.Write("entity", map[string]any{"name": "alice", "cas": 0})
+	require.Equal(t, http.StatusOK, r.Status, "cas 0 creates")
+	id := r.Data()["id"].(string)
+	require.Equal(t, uint64(1), b.Read("entity/id/" + id).Data()["modify_index"])
+
+	r = b.Write("entity/name/alice", map[string]any{"cas": 0, "policies": "p"})
+	require.Equal(t, http.StatusBadRequest, r.Status, "cas 0 refuses an existing entity")
+	require.Equal(t, "check-and-set parameter did not match the current version", r.ErrorText())
+
+	require.Equal(t, http.StatusNoContent, b.Write("entity/id/"+id, map[string]any{"cas": 1, "policies": "p"}).Status)
+	require.Equal(t, http.StatusBadRequest, b.Write("entity/id/"+id, map[string]any{"cas": 1, "policies": "q"}).Status, "stale")
+	d := b.Read("entity/id/" + id).Data()
+	require.Equal(t, []string{"p"}, d["policies"])
+	require.Equal(t, uint64(2), d["modify_index"])
+	require.Equal(t, http.StatusNoContent, b.Write("entity/id/"+id, map[string]any{"policies": "q"}).Status, "without cas the write is unconditional")
+}

@@ -70,6 +70,10 @@ func run(ctx context.Context, c config) error {
 	}
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c.clients * 2}}
 	b := &bench{cfg: c, hc: hc}
+	accessor, err := userpassAccessor(ctx, b)
+	if err != nil {
+		return err
+	}
 
 	fmt.Printf("identity-bench: %d clients, %d entities per mount, %d reads per op, Vault at %s\n\n",
 		c.clients, c.entities, c.reads, c.addr)
@@ -103,7 +107,17 @@ func run(ctx context.Context, c config) error {
 				return "GET", fmt.Sprintf("%s/entity/name/%s-%d", mnt, prefix, rand.IntN(c.entities)), nil
 			}
 		}},
-		{fmt.Sprintf("entity list ids (%d)", c.entities), c.lists, func(mnt string) func(int) (string, string, any) {
+		{"alias create (new entity)", c.entities, func(mnt string) func(int) (string, string, any) {
+			return func(i int) (string, string, any) {
+				return "POST", mnt + "/entity-alias", map[string]any{"name": fmt.Sprintf("%s-a-%d", prefix, i), "mount_accessor": accessor}
+			}
+		}},
+		{"alias lookup (accessor, name)", c.reads, func(mnt string) func(int) (string, string, any) {
+			return func(int) (string, string, any) {
+				return "POST", mnt + "/lookup/entity", map[string]any{"alias_name": fmt.Sprintf("%s-a-%d", prefix, rand.IntN(c.entities)), "alias_mount_accessor": accessor}
+			}
+		}},
+		{fmt.Sprintf("entity list ids (%d)", 2*c.entities), c.lists, func(mnt string) func(int) (string, string, any) {
 			return func(int) (string, string, any) { return "LIST", mnt + "/entity/id", nil }
 		}},
 	} {
@@ -126,6 +140,28 @@ func run(ctx context.Context, c config) error {
 	}
 	report(floor, rows)
 	return nil
+}
+
+// userpassAccessor returns the accessor of the userpass mount at
+// userpass/, enabling it first if needed: aliases need a real auth mount.
+func userpassAccessor(ctx context.Context, b *bench) (string, error) {
+	get := func() (string, error) {
+		r, err := devvault.Do(ctx, b.hc, b.cfg.addr, b.cfg.token, "GET", "sys/auth", nil)
+		if err != nil {
+			return "", err
+		}
+		m, _ := r.Data["userpass/"].(map[string]any)
+		acc, _ := m["accessor"].(string)
+		return acc, nil
+	}
+	if acc, err := get(); err != nil || acc != "" {
+		return acc, err
+	}
+	r, err := devvault.Do(ctx, b.hc, b.cfg.addr, b.cfg.token, "POST", "sys/auth/userpass", map[string]any{"type": "userpass"})
+	if err != nil || r.Status != http.StatusNoContent {
+		return "", fmt.Errorf("enabling userpass: %v %d %v", err, r.Status, r.Errors)
+	}
+	return get()
 }
 
 type bench struct {
