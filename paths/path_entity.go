@@ -100,26 +100,11 @@ func entityPaths(s *backend.Store) []*framework.Path {
 			Pattern:      "entity/name/(?P<name>.+)",
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: entityPrefix, OperationSuffix: "by-name"},
 			Fields:       entityFields(),
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.UpdateOperation: &framework.PathOperation{
-					Callback:     h.upsert,
-					Summary:      "Create or update the entity with this name.",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "update"},
-					Responses:    entityCreateResponse,
-				},
-				logical.ReadOperation: &framework.PathOperation{
-					Callback:     h.readByName,
-					Summary:      "Read the entity with this name (case-insensitive).",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read"},
-					Responses:    entityReadResponse,
-				},
-				logical.DeleteOperation: &framework.PathOperation{
-					Callback:     h.deleteByName,
-					Summary:      "Delete the entity with this name.",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "delete"},
-					Responses:    noContent,
-				},
-			},
+			Operations: verbOps(
+				&op{h.upsert, "Create or update the entity with this name.", entityCreateResponse},
+				&op{h.readByName, "Read the entity with this name (case-insensitive).", entityReadResponse},
+				&op{h.deleteByName, "Delete the entity with this name.", noContent},
+			),
 			HelpSynopsis:    "Create, read, update or delete an entity by its name.",
 			HelpDescription: entityNameHelp,
 		},
@@ -127,26 +112,11 @@ func entityPaths(s *backend.Store) []*framework.Path {
 			Pattern:      "entity/id/" + framework.GenericNameRegex("id"),
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: entityPrefix, OperationSuffix: "by-id"},
 			Fields:       entityFields(),
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.UpdateOperation: &framework.PathOperation{
-					Callback:     h.upsert,
-					Summary:      "Update the entity with this id.",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "update"},
-					Responses:    entityCreateResponse,
-				},
-				logical.ReadOperation: &framework.PathOperation{
-					Callback:     h.readByID,
-					Summary:      "Read the entity with this id.",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read"},
-					Responses:    entityReadResponse,
-				},
-				logical.DeleteOperation: &framework.PathOperation{
-					Callback:     h.deleteByID,
-					Summary:      "Delete the entity with this id.",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "delete"},
-					Responses:    noContent,
-				},
-			},
+			Operations: verbOps(
+				&op{h.upsert, "Update the entity with this id.", entityCreateResponse},
+				&op{h.readByID, "Read the entity with this id.", entityReadResponse},
+				&op{h.deleteByID, "Delete the entity with this id.", noContent},
+			),
 			HelpSynopsis:    "Read, update or delete an entity by its id.",
 			HelpDescription: entityIDHelp,
 		},
@@ -200,34 +170,12 @@ func entityPaths(s *backend.Store) []*framework.Path {
 			HelpSynopsis:    "Merge two or more entities together.",
 			HelpDescription: entityMergeHelp,
 		},
-		{
-			Pattern:      "entity/name/?$",
-			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: entityPrefix, OperationSuffix: "by-name"},
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ListOperation: &framework.PathOperation{
-					Callback:     h.listByName,
-					Summary:      "List entity names.",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "list"},
-					Responses:    listResponse,
-				},
-			},
-			HelpSynopsis:    "List all entity names.",
-			HelpDescription: entityListHelp,
-		},
-		{
-			Pattern:      "entity/id/?$",
-			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: entityPrefix, OperationSuffix: "by-id"},
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ListOperation: &framework.PathOperation{
-					Callback:     h.listByID,
-					Summary:      "List entity ids.",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "list"},
-					Responses:    listResponse,
-				},
-			},
-			HelpSynopsis:    "List all entity ids.",
-			HelpDescription: entityListHelp,
-		},
+		listPath("entity/name/?$", framework.DisplayAttributes{OperationPrefix: entityPrefix, OperationSuffix: "by-name"}, h.listByName,
+			"List entity names.",
+			"List all entity names.", entityListHelp),
+		listPath("entity/id/?$", framework.DisplayAttributes{OperationPrefix: entityPrefix, OperationSuffix: "by-id"}, h.listByID,
+			"List entity ids.",
+			"List all entity ids.", entityListHelp),
 	}
 }
 
@@ -263,7 +211,7 @@ func (h *entityHandler) readByID(ctx context.Context, req *logical.Request, d *f
 		return logical.ErrorResponse("missing entity id"), nil
 	}
 	v, err := h.store.Entity(ctx, backend.EntitySelector{ID: id})
-	return entityReadResult(req, v, err)
+	return found(req, v, err, entityData)
 }
 
 func (h *entityHandler) readByName(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -272,17 +220,7 @@ func (h *entityHandler) readByName(ctx context.Context, req *logical.Request, d 
 		return logical.ErrorResponse("missing entity name"), nil
 	}
 	v, err := h.store.Entity(ctx, backend.EntitySelector{Name: name})
-	return entityReadResult(req, v, err)
-}
-
-func entityReadResult(req *logical.Request, v *backend.EntityView, err error) (*logical.Response, error) {
-	if err != nil {
-		return respondErr(req, err)
-	}
-	if v == nil {
-		return nil, nil
-	}
-	return &logical.Response{Data: entityData(v)}, nil
+	return found(req, v, err, entityData)
 }
 
 func (h *entityHandler) deleteByID(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -290,10 +228,7 @@ func (h *entityHandler) deleteByID(ctx context.Context, req *logical.Request, d 
 	if id == "" {
 		return logical.ErrorResponse("missing entity id"), nil
 	}
-	if err := h.store.DeleteEntity(ctx, id); err != nil {
-		return respondErr(req, err)
-	}
-	return nil, nil
+	return done(req, h.store.DeleteEntity(ctx, id))
 }
 
 func (h *entityHandler) deleteByName(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -301,10 +236,7 @@ func (h *entityHandler) deleteByName(ctx context.Context, req *logical.Request, 
 	if name == "" {
 		return logical.ErrorResponse("missing entity name"), nil
 	}
-	if err := h.store.DeleteEntityByName(ctx, name); err != nil {
-		return respondErr(req, err)
-	}
-	return nil, nil
+	return done(req, h.store.DeleteEntityByName(ctx, name))
 }
 
 func (h *entityHandler) batchDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -312,10 +244,7 @@ func (h *entityHandler) batchDelete(ctx context.Context, req *logical.Request, d
 	if len(ids) == 0 {
 		return logical.ErrorResponse("missing entity ids to delete"), nil
 	}
-	if err := h.store.DeleteEntities(ctx, ids); err != nil {
-		return respondErr(req, err)
-	}
-	return nil, nil
+	return done(req, h.store.DeleteEntities(ctx, ids))
 }
 
 func (h *entityHandler) merge(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {

@@ -102,42 +102,17 @@ func (h *entityAliasHandler) aliasFamily(prefix, suffix string, custom bool) []*
 			Pattern:      prefix + "/id/" + framework.GenericNameRegex("id"),
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: entityPrefix, OperationSuffix: suffix + "-by-id"},
 			Fields:       entityAliasFields(custom),
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.UpdateOperation: &framework.PathOperation{
-					Callback:     h.upsert,
-					Summary:      "Update the entity alias with this id.",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "update"},
-					Responses:    idResponseSchema,
-				},
-				logical.ReadOperation: &framework.PathOperation{
-					Callback:     h.read,
-					Summary:      "Read the entity alias with this id.",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read"},
-					Responses:    aliasReadResponse,
-				},
-				logical.DeleteOperation: &framework.PathOperation{
-					Callback:     h.delete,
-					Summary:      "Delete the entity alias with this id.",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "delete"},
-					Responses:    noContent,
-				},
-			},
+			Operations: verbOps(
+				&op{h.upsert, "Update the entity alias with this id.", idResponseSchema},
+				&op{h.read, "Read the entity alias with this id.", aliasReadResponse},
+				&op{h.delete, "Delete the entity alias with this id.", noContent},
+			),
 			HelpSynopsis:    "Update, read or delete an alias ID.",
 			HelpDescription: entityAliasIDHelp,
 		},
-		{
-			Pattern:      prefix + "/id/?$",
-			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: entityPrefix, OperationVerb: "list", OperationSuffix: suffix + "es-by-id"},
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ListOperation: &framework.PathOperation{
-					Callback:  h.list,
-					Summary:   "List entity alias ids.",
-					Responses: listResponse,
-				},
-			},
-			HelpSynopsis:    "List all the alias IDs.",
-			HelpDescription: "Lists entity alias ids in ascending order, with each alias's name, entity, mount and custom metadata in key_info.",
-		},
+		listPath(prefix+"/id/?$", framework.DisplayAttributes{OperationPrefix: entityPrefix, OperationSuffix: suffix + "es-by-id"}, h.list,
+			"List entity alias ids.",
+			"List all the alias IDs.", "Lists entity alias ids in ascending order, with each alias's name, entity, mount and custom metadata in key_info."),
 	}
 }
 
@@ -167,42 +142,17 @@ func (h *entityAliasHandler) personaPaths() []*framework.Path {
 			Pattern:      "persona/id/" + framework.GenericNameRegex("id"),
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "persona", OperationSuffix: "by-id"},
 			Fields:       fields,
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.UpdateOperation: &framework.PathOperation{
-					Callback:     eh.upsert,
-					Summary:      "Legacy: update the entity with this id.",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "update"},
-					Responses:    entityCreateResponse,
-				},
-				logical.ReadOperation: &framework.PathOperation{
-					Callback:     h.read,
-					Summary:      "Legacy: read the entity alias with this id.",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read"},
-					Responses:    aliasReadResponse,
-				},
-				logical.DeleteOperation: &framework.PathOperation{
-					Callback:     h.delete,
-					Summary:      "Legacy: delete the entity alias with this id.",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "delete"},
-					Responses:    noContent,
-				},
-			},
+			Operations: verbOps(
+				&op{eh.upsert, "Legacy: update the entity with this id.", entityCreateResponse},
+				&op{h.read, "Legacy: read the entity alias with this id.", aliasReadResponse},
+				&op{h.delete, "Legacy: delete the entity alias with this id.", noContent},
+			),
 			HelpSynopsis:    "Legacy path kept for compatibility; use entity-alias/id.",
 			HelpDescription: personaHelp,
 		},
-		{
-			Pattern:      "persona/id/?$",
-			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "persona", OperationVerb: "list", OperationSuffix: "by-id"},
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ListOperation: &framework.PathOperation{
-					Callback:  h.list,
-					Summary:   "Legacy: list entity alias ids.",
-					Responses: listResponse,
-				},
-			},
-			HelpSynopsis:    "Legacy path kept for compatibility; use entity-alias/id.",
-			HelpDescription: personaHelp,
-		},
+		listPath("persona/id/?$", framework.DisplayAttributes{OperationPrefix: "persona", OperationSuffix: "by-id"}, h.list,
+			"Legacy: list entity alias ids.",
+			"Legacy path kept for compatibility; use entity-alias/id.", personaHelp),
 	}
 }
 
@@ -232,13 +182,7 @@ func (h *entityAliasHandler) read(ctx context.Context, req *logical.Request, d *
 		return logical.ErrorResponse("missing alias id"), nil
 	}
 	a, err := h.store.AliasByID(ctx, id)
-	if err != nil {
-		return respondErr(req, err)
-	}
-	if a == nil {
-		return nil, nil
-	}
-	return &logical.Response{Data: aliasData(a)}, nil
+	return found(req, a, err, aliasData)
 }
 
 func (h *entityAliasHandler) delete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -246,10 +190,7 @@ func (h *entityAliasHandler) delete(ctx context.Context, req *logical.Request, d
 	if id == "" {
 		return logical.ErrorResponse("missing alias ID"), nil
 	}
-	if err := h.store.DeleteAlias(ctx, id); err != nil {
-		return respondErr(req, err)
-	}
-	return nil, nil
+	return done(req, h.store.DeleteAlias(ctx, id))
 }
 
 func (h *entityAliasHandler) list(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {

@@ -122,82 +122,32 @@ func groupPaths(s *backend.Store) []*framework.Path {
 			Pattern:      "group/id/" + framework.GenericNameRegex("id"),
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: groupPrefix, OperationSuffix: "by-id"},
 			Fields:       groupFields(),
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.UpdateOperation: &framework.PathOperation{
-					Callback:     h.updateByID,
-					Summary:      "Update the group with this id.",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "update"},
-					Responses:    groupCreateResponse,
-				},
-				logical.ReadOperation: &framework.PathOperation{
-					Callback:     h.readByID,
-					Summary:      "Read the group with this id.",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read"},
-					Responses:    groupReadResponse,
-				},
-				logical.DeleteOperation: &framework.PathOperation{
-					Callback:     h.deleteByID,
-					Summary:      "Delete the group with this id.",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "delete"},
-					Responses:    noContent,
-				},
-			},
+			Operations: verbOps(
+				&op{h.updateByID, "Update the group with this id.", groupCreateResponse},
+				&op{h.readByID, "Read the group with this id.", groupReadResponse},
+				&op{h.deleteByID, "Delete the group with this id.", noContent},
+			),
 			HelpSynopsis:    "Update or delete an existing group using its ID.",
 			HelpDescription: groupHelp,
 		},
-		{
-			Pattern:      "group/id/?$",
-			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: groupPrefix, OperationVerb: "list", OperationSuffix: "by-id"},
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ListOperation: &framework.PathOperation{
-					Callback:  h.listByID,
-					Summary:   "List group ids.",
-					Responses: listResponse,
-				},
-			},
-			HelpSynopsis:    "List all the group IDs.",
-			HelpDescription: groupListHelp,
-		},
+		listPath("group/id/?$", framework.DisplayAttributes{OperationPrefix: groupPrefix, OperationSuffix: "by-id"}, h.listByID,
+			"List group ids.",
+			"List all the group IDs.", groupListHelp),
 		{
 			Pattern:      "group/name/(?P<name>.+)",
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: groupPrefix, OperationSuffix: "by-name"},
 			Fields:       groupFields(),
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.UpdateOperation: &framework.PathOperation{
-					Callback:     h.upsertByName,
-					Summary:      "Create or update the group with this name.",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "update"},
-					Responses:    groupCreateResponse,
-				},
-				logical.ReadOperation: &framework.PathOperation{
-					Callback:     h.readByName,
-					Summary:      "Read the group with this name (case-insensitive).",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read"},
-					Responses:    groupReadResponse,
-				},
-				logical.DeleteOperation: &framework.PathOperation{
-					Callback:     h.deleteByName,
-					Summary:      "Delete the group with this name.",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "delete"},
-					Responses:    noContent,
-				},
-			},
+			Operations: verbOps(
+				&op{h.upsertByName, "Create or update the group with this name.", groupCreateResponse},
+				&op{h.readByName, "Read the group with this name (case-insensitive).", groupReadResponse},
+				&op{h.deleteByName, "Delete the group with this name.", noContent},
+			),
 			HelpSynopsis:    "Create, read, update or delete a group by its name.",
 			HelpDescription: groupHelp,
 		},
-		{
-			Pattern:      "group/name/?$",
-			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: groupPrefix, OperationVerb: "list", OperationSuffix: "by-name"},
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ListOperation: &framework.PathOperation{
-					Callback:  h.listByName,
-					Summary:   "List group names.",
-					Responses: listResponse,
-				},
-			},
-			HelpSynopsis:    "List all the group names.",
-			HelpDescription: groupListHelp,
-		},
+		listPath("group/name/?$", framework.DisplayAttributes{OperationPrefix: groupPrefix, OperationSuffix: "by-name"}, h.listByName,
+			"List group names.",
+			"List all the group names.", groupListHelp),
 	}
 }
 
@@ -280,13 +230,7 @@ func (h *groupHandler) readByName(ctx context.Context, req *logical.Request, d *
 
 func (h *groupHandler) read(ctx context.Context, req *logical.Request, sel backend.GroupSelector) (*logical.Response, error) {
 	v, err := h.store.Group(ctx, sel)
-	if err != nil {
-		return respondErr(req, err)
-	}
-	if v == nil {
-		return nil, nil
-	}
-	return &logical.Response{Data: groupData(v)}, nil
+	return found(req, v, err, groupData)
 }
 
 func (h *groupHandler) deleteByID(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -294,10 +238,7 @@ func (h *groupHandler) deleteByID(ctx context.Context, req *logical.Request, d *
 	if id == "" {
 		return logical.ErrorResponse("empty group ID"), nil
 	}
-	if err := h.store.DeleteGroup(ctx, id, false); err != nil {
-		return respondErr(req, err)
-	}
-	return nil, nil
+	return done(req, h.store.DeleteGroup(ctx, id, false))
 }
 
 func (h *groupHandler) deleteByName(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -305,10 +246,7 @@ func (h *groupHandler) deleteByName(ctx context.Context, req *logical.Request, d
 	if name == "" {
 		return logical.ErrorResponse("empty group name"), nil
 	}
-	if err := h.store.DeleteGroup(ctx, name, true); err != nil {
-		return respondErr(req, err)
-	}
-	return nil, nil
+	return done(req, h.store.DeleteGroup(ctx, name, true))
 }
 
 func (h *groupHandler) listByID(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {

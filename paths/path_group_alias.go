@@ -52,42 +52,17 @@ func groupAliasPaths(s *backend.Store) []*framework.Path {
 			Pattern:      "group-alias/id/" + framework.GenericNameRegex("id"),
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: groupPrefix, OperationSuffix: "alias-by-id"},
 			Fields:       groupAliasFields(),
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.UpdateOperation: &framework.PathOperation{
-					Callback:     h.update,
-					Summary:      "Update the group alias with this id.",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "update"},
-					Responses:    idResponseSchema,
-				},
-				logical.ReadOperation: &framework.PathOperation{
-					Callback:     h.read,
-					Summary:      "Read the group alias with this id.",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read"},
-					Responses:    aliasReadResponse,
-				},
-				logical.DeleteOperation: &framework.PathOperation{
-					Callback:     h.delete,
-					Summary:      "Delete the group alias with this id.",
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "delete"},
-					Responses:    noContent,
-				},
-			},
+			Operations: verbOps(
+				&op{h.update, "Update the group alias with this id.", idResponseSchema},
+				&op{h.read, "Read the group alias with this id.", aliasReadResponse},
+				&op{h.delete, "Delete the group alias with this id.", noContent},
+			),
 			HelpSynopsis:    "Update, read or delete a group alias using ID.",
 			HelpDescription: groupAliasHelp,
 		},
-		{
-			Pattern:      "group-alias/id/?$",
-			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: groupPrefix, OperationVerb: "list", OperationSuffix: "aliases-by-id"},
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ListOperation: &framework.PathOperation{
-					Callback:  h.list,
-					Summary:   "List group alias ids.",
-					Responses: listResponse,
-				},
-			},
-			HelpSynopsis:    "List all the group alias IDs.",
-			HelpDescription: groupAliasHelp,
-		},
+		listPath("group-alias/id/?$", framework.DisplayAttributes{OperationPrefix: groupPrefix, OperationSuffix: "aliases-by-id"}, h.list,
+			"List group alias ids.",
+			"List all the group alias IDs.", groupAliasHelp),
 	}
 }
 
@@ -133,13 +108,7 @@ func (h *groupAliasHandler) read(ctx context.Context, req *logical.Request, d *f
 		return logical.ErrorResponse("empty group alias id"), nil
 	}
 	a, err := h.store.GroupAliasByID(ctx, id)
-	if err != nil {
-		return respondErr(req, err)
-	}
-	if a == nil {
-		return nil, nil
-	}
-	return &logical.Response{Data: aliasData(a)}, nil
+	return found(req, a, err, aliasData)
 }
 
 func (h *groupAliasHandler) delete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -147,10 +116,7 @@ func (h *groupAliasHandler) delete(ctx context.Context, req *logical.Request, d 
 	if id == "" {
 		return logical.ErrorResponse("missing group alias ID"), nil
 	}
-	if err := h.store.DeleteGroupAlias(ctx, id); err != nil {
-		return respondErr(req, err)
-	}
-	return nil, nil
+	return done(req, h.store.DeleteGroupAlias(ctx, id))
 }
 
 func (h *groupAliasHandler) list(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {

@@ -106,13 +106,7 @@ func (h *lookupHandler) entity(ctx context.Context, req *logical.Request, d *fra
 		return bad, nil
 	}
 	v, err := h.store.Entity(ctx, sel)
-	if err != nil {
-		return respondErr(req, err)
-	}
-	if v == nil {
-		return nil, nil
-	}
-	return &logical.Response{Data: entityData(v)}, nil
+	return found(req, v, err, entityData)
 }
 
 func (h *lookupHandler) group(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -121,13 +115,7 @@ func (h *lookupHandler) group(ctx context.Context, req *logical.Request, d *fram
 		return bad, nil
 	}
 	v, err := h.store.Group(ctx, backend.GroupSelector(sel))
-	if err != nil {
-		return respondErr(req, err)
-	}
-	if v == nil {
-		return nil, nil
-	}
-	return &logical.Response{Data: groupData(v)}, nil
+	return found(req, v, err, groupData)
 }
 
 func (h *lookupHandler) self(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {

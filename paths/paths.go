@@ -49,6 +49,26 @@ func respondErr(req *logical.Request, err error) (*logical.Response, error) {
 	return nil, err
 }
 
+// found answers a read or lookup: the data of the object, or 404 (204 for
+// a lookup, which is a write) when there is none.
+func found[T any](req *logical.Request, v *T, err error, data func(*T) map[string]any) (*logical.Response, error) {
+	if err != nil {
+		return respondErr(req, err)
+	}
+	if v == nil {
+		return nil, nil
+	}
+	return &logical.Response{Data: data(v)}, nil
+}
+
+// done answers a write or delete that returns no data: 204, or the error.
+func done(req *logical.Request, err error) (*logical.Response, error) {
+	if err != nil {
+		return respondErr(req, err)
+	}
+	return nil, nil
+}
+
 // idResponse is the answer to an alias write: the alias id and its owner's.
 func idResponse(id, canonicalID string) *logical.Response {
 	return &logical.Response{Data: map[string]any{"id": id, "canonical_id": canonicalID}}
@@ -87,3 +107,45 @@ var (
 		}},
 	}
 )
+
+// op is one operation of a path: handler, summary and declared responses.
+type op struct {
+	fn        framework.OperationFunc
+	summary   string
+	responses map[int][]framework.Response
+}
+
+// verbOps builds the operations of an object path, each named by its verb
+// (update, read, delete) for the OpenAPI operation ids. A nil op is left out.
+func verbOps(update, read, del *op) map[logical.Operation]framework.OperationHandler {
+	out := map[logical.Operation]framework.OperationHandler{}
+	for _, o := range []struct {
+		kind logical.Operation
+		verb string
+		op   *op
+	}{{logical.UpdateOperation, "update", update}, {logical.ReadOperation, "read", read}, {logical.DeleteOperation, "delete", del}} {
+		if o.op != nil {
+			out[o.kind] = &framework.PathOperation{
+				Callback:     o.op.fn,
+				Summary:      o.op.summary,
+				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: o.verb},
+				Responses:    o.op.responses,
+			}
+		}
+	}
+	return out
+}
+
+// listPath is a LIST-only path.
+func listPath(pattern string, attrs framework.DisplayAttributes, fn framework.OperationFunc, summary, synopsis, help string) *framework.Path {
+	attrs.OperationVerb = "list"
+	return &framework.Path{
+		Pattern:      pattern,
+		DisplayAttrs: &attrs,
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.ListOperation: &framework.PathOperation{Callback: fn, Summary: summary, Responses: listResponse},
+		},
+		HelpSynopsis:    synopsis,
+		HelpDescription: help,
+	}
+}
