@@ -55,7 +55,8 @@ type Store struct {
 	loadMu sync.Mutex
 	loaded atomic.Bool
 
-	idx *index
+	idx  *index
+	oidc *oidcState
 }
 
 // New returns a Store over opts.Storage. Nothing is read until Load.
@@ -67,6 +68,7 @@ func New(opts Options) *Store {
 		workers: opts.LoadWorkers,
 		locks:   locksutil.CreateLocks(),
 		idx:     newIndex(),
+		oidc:    newOIDCState(),
 	}
 	if s.logger == nil {
 		s.logger = hclog.NewNullLogger()
@@ -98,6 +100,9 @@ func (s *Store) Load(ctx context.Context) error {
 	if err := s.loadAll(ctx); err != nil {
 		return err
 	}
+	if err := s.loadOIDC(ctx); err != nil {
+		return err
+	}
 	s.loaded.Store(true)
 	var entities, aliases, groups int
 	s.idx.read(func() { entities, aliases, groups = len(s.idx.entities), len(s.idx.aliases), len(s.idx.groups) })
@@ -119,6 +124,12 @@ func (s *Store) ready(ctx context.Context) error {
 func (s *Store) Invalidate(ctx context.Context, key string) {
 	if !s.loaded.Load() {
 		return // Load will read the current value
+	}
+	if strings.HasPrefix(key, "oidc/") {
+		if err := s.invalidateOIDC(ctx, key); err != nil {
+			s.logger.Error("failed to reload invalidated OIDC configuration", "key", key, "error", err)
+		}
+		return
 	}
 	for _, kind := range storedKinds {
 		if id, ok := strings.CutPrefix(key, kind.prefix); ok {

@@ -14,18 +14,35 @@ import (
 	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
 )
 
-// All returns every path of the engine; version is the running plugin's and
-// sys gives the system view, through which the caller's entity is resolved.
-func All(s *backend.Store, version string, sys func() logical.SystemView) []*framework.Path {
+// Config is what the paths need besides the store.
+type Config struct {
+	Store *backend.Store
+	// Version is the running plugin's version.
+	Version string
+	// APIAddr is Vault's address as given to the plugin, the issuer's
+	// default.
+	APIAddr string
+	// System gives the system view, through which the caller's entity is
+	// resolved.
+	System func() logical.SystemView
+}
+
+// All returns every path of the engine.
+func All(c Config) []*framework.Path {
+	s := c.Store
 	return slices.Concat(
 		entityPaths(s),
 		entityAliasPaths(s),
 		groupPaths(s),
 		groupAliasPaths(s),
-		lookupPaths(s, sys),
-		infoPaths(s, version),
+		lookupPaths(s, c.System),
+		oidcPaths(c),
+		infoPaths(s, c.Version),
 	)
 }
+
+// Unauthenticated are the paths Vault serves without a token.
+var Unauthenticated = []string{"oidc/.well-known/*"}
 
 // respondErr turns a backend error into Vault's answer: a request error
 // becomes an error response with Vault's message and status; anything else

@@ -5,9 +5,11 @@ package plugin
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 
 	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
@@ -18,6 +20,11 @@ import (
 // -ldflags "-X github.com/vault-identity/vault-plugin-secrets-identity/plugin.Version=vX.Y.Z".
 // Vault records it in the plugin catalog.
 var Version = "v0.0.0-dev"
+
+// APIAddrEnv names the environment variable that gives the plugin Vault's
+// address, the default issuer of identity tokens
+// (vault plugin register -env=VAULT_API_ADDR=https://vault.example.com:8200).
+const APIAddrEnv = "VAULT_API_ADDR"
 
 var _ logical.Factory = Factory
 
@@ -43,13 +50,24 @@ func New(conf *logical.BackendConfig) *framework.Backend {
 	b := &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
+		PathsSpecial: &logical.Paths{
+			Unauthenticated: paths.Unauthenticated,
+			SealWrapStorage: []string{backend.SealWrapPrefix},
+		},
 		InitializeFunc: func(ctx context.Context, _ *logical.InitializationRequest) error {
 			return store.Load(ctx)
 		},
 		Invalidate:     store.Invalidate,
 		RunningVersion: Version,
 	}
-	b.Paths = paths.All(store, Version, b.System)
+	b.Paths = paths.All(paths.Config{Store: store, Version: Version, APIAddr: os.Getenv(APIAddrEnv), System: b.System})
+	b.PeriodicFunc = func(ctx context.Context, _ *logical.Request) error {
+		// Only the node that owns writes rotates keys.
+		if b.System().ReplicationState().HasState(consts.ReplicationPerformanceSecondary | consts.ReplicationPerformanceStandby) {
+			return nil
+		}
+		return store.RunPeriodic(ctx)
+	}
 	return b
 }
 

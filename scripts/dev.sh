@@ -64,7 +64,7 @@ until "$vault" status >/dev/null 2>&1; do
 done
 
 sha=$(sha256sum "$state/plugins/$name" | cut -d' ' -f1)
-"$vault" plugin register -sha256="$sha" ${VERSION:+-version="$VERSION"} secret "$name" >/dev/null
+"$vault" plugin register -sha256="$sha" ${VERSION:+-version="$VERSION"} -env="VAULT_API_ADDR=$VAULT_ADDR" secret "$name" >/dev/null
 "$vault" secrets enable -path="$mount" -plugin-name="$name" \
   -passthrough-request-headers=Authorization ${VERSION:+-plugin-version="$VERSION"} plugin >/dev/null
 

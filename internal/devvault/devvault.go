@@ -122,6 +122,7 @@ func (s *Server) start(ctx context.Context) error {
 		Command: PluginName,
 		SHA256:  sum,
 		Version: s.opts.PluginVersion,
+		Env:     []string{"VAULT_API_ADDR=" + s.Addr},
 	})
 }
 

@@ -1,0 +1,160 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// Storage of the OIDC identity token configuration. Private key material is
+// kept apart, under a prefix the plugin declares seal-wrapped.
+const (
+	oidcConfigKey      = "oidc/config"
+	oidcKeyPrefix      = "oidc/key/"
+	oidcMaterialPrefix = "oidc/key-material/"
+	oidcRolePrefix     = "oidc/role/"
+
+	// SealWrapPrefix is the storage prefix holding private keys.
+	SealWrapPrefix = oidcMaterialPrefix
+)
+
+// DefaultKeyName is the key that always exists and cannot be deleted.
+const DefaultKeyName = "default"
+
+// oidcState is the OIDC configuration in memory, loaded with the rest of
+// the store. OIDC configuration changes rarely, so one lock guards it: writes
+// (config, keys, roles, rotation) hold it exclusively, token issuance and
+// reads share it.
+type oidcState struct {
+	mu     sync.RWMutex
+	issuer string
+	keys   map[string]*oidcKey
+	roles  map[string]*Role
+	// nextRun is when the periodic function next has work to do.
+	nextRun int64
+}
+
+type oidcConfig struct {
+	Issuer string `json:"issuer"`
+}
+
+func newOIDCState() *oidcState {
+	return &oidcState{keys: map[string]*oidcKey{}, roles: map[string]*Role{}}
+}
+
+// OIDCIssuer returns the configured issuer address ("" if unset).
+func (s *Store) OIDCIssuer(ctx context.Context) (string, error) {
+	if err := s.ready(ctx); err != nil {
+		return "", err
+	}
+	s.oidc.mu.RLock()
+	defer s.oidc.mu.RUnlock()
+	return s.oidc.issuer, nil
+}
+
+// SetOIDCIssuer sets the issuer address; "" restores the default.
+func (s *Store) SetOIDCIssuer(ctx context.Context, issuer string) error {
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	if issuer != "" && !validIssuer(issuer) {
+		return userErrorf("invalid issuer, which must include only a scheme, host, and optional port (e.g. https://example.com:8200)")
+	}
+	s.oidc.mu.Lock()
+	defer s.oidc.mu.Unlock()
+	if err := s.putJSON(ctx, oidcConfigKey, oidcConfig{Issuer: issuer}); err != nil {
+		return err
+	}
+	s.oidc.issuer = issuer
+	return nil
+}
+
+// loadOIDC reads the OIDC configuration, keys and roles, and makes sure the
+// default key exists.
+func (s *Store) loadOIDC(ctx context.Context) error {
+	var c oidcConfig
+	if _, err := s.getJSON(ctx, oidcConfigKey, &c); err != nil {
+		return err
+	}
+	st := newOIDCState()
+	st.issuer = c.Issuer
+	names, err := s.storage.List(ctx, oidcKeyPrefix)
+	if err != nil {
+		return fmt.Errorf("failed to list OIDC keys: %w", err)
+	}
+	for _, name := range names {
+		k, err := s.readKey(ctx, name)
+		if err != nil {
+			return err
+		}
+		if k != nil {
+			st.keys[name] = k
+		}
+	}
+	roles, err := s.storage.List(ctx, oidcRolePrefix)
+	if err != nil {
+		return fmt.Errorf("failed to list OIDC roles: %w", err)
+	}
+	for _, name := range roles {
+		r := new(Role)
+		found, err := s.getJSON(ctx, oidcRolePrefix+name, r)
+		if err != nil {
+			return err
+		}
+		if found {
+			st.roles[name] = r
+		}
+	}
+	s.oidc = st
+	if st.keys[DefaultKeyName] == nil {
+		k := defaultKey()
+		if err := s.putJSON(ctx, oidcKeyPrefix+DefaultKeyName, k.NamedKey); err != nil && !errors.Is(err, logical.ErrReadOnly) {
+			return err
+		}
+		st.keys[DefaultKeyName] = k
+	}
+	return nil
+}
+
+// invalidateOIDC reloads the OIDC object behind a changed storage key.
+func (s *Store) invalidateOIDC(ctx context.Context, key string) error {
+	s.oidc.mu.Lock()
+	defer s.oidc.mu.Unlock()
+	switch {
+	case key == oidcConfigKey:
+		var c oidcConfig
+		if _, err := s.getJSON(ctx, oidcConfigKey, &c); err != nil {
+			return err
+		}
+		s.oidc.issuer = c.Issuer
+	case strings.HasPrefix(key, oidcKeyPrefix), strings.HasPrefix(key, oidcMaterialPrefix):
+		name := strings.TrimPrefix(strings.TrimPrefix(key, oidcKeyPrefix), oidcMaterialPrefix)
+		k, err := s.readKey(ctx, name)
+		if err != nil {
+			return err
+		}
+		if k == nil {
+			delete(s.oidc.keys, name)
+		} else {
+			s.oidc.keys[name] = k
+		}
+	case strings.HasPrefix(key, oidcRolePrefix):
+		name := strings.TrimPrefix(key, oidcRolePrefix)
+		r := new(Role)
+		found, err := s.getJSON(ctx, key, r)
+		if err != nil {
+			return err
+		}
+		if found {
+			s.oidc.roles[name] = r
+		} else {
+			delete(s.oidc.roles, name)
+		}
+	}
+	s.oidc.nextRun = 0
+	return nil
+}

@@ -1,0 +1,411 @@
+package backend
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"fmt"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// SupportedAlgorithms are the signing algorithms of OIDC keys.
+var SupportedAlgorithms = []string{"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+// NamedKey is an OIDC signing key's configuration and key ring, stored
+// under oidc/key/<name>. The ring lists the public halves of the current key,
+// the next key (published ahead of use) and rotated keys until their
+// verification time ends; the private halves of the current and next keys
+// are stored apart (keyMaterial).
+type NamedKey struct {
+	Name             string        `json:"name"`
+	Algorithm        string        `json:"signing_algorithm"`
+	RotationPeriod   time.Duration `json:"rotation_period"`
+	VerificationTTL  time.Duration `json:"verification_ttl"`
+	AllowedClientIDs []string      `json:"allowed_client_ids"`
+	KeyRing          []RingKey     `json:"key_ring"`
+	SigningKeyID     string        `json:"signing_key_id"`
+	NextSigningKeyID string        `json:"next_signing_key_id"`
+	NextRotation     time.Time     `json:"next_rotation"`
+}
+
+// RingKey is a public key of the ring; ExpireAt is zero until the key is
+// rotated out.
+type RingKey struct {
+	KeyID    string          `json:"key_id"`
+	ExpireAt time.Time       `json:"expire_at"`
+	Public   jose.JSONWebKey `json:"public"`
+}
+
+// keyMaterial is the private keys of a named key, by key id.
+type keyMaterial struct {
+	Keys []jose.JSONWebKey `json:"keys"`
+}
+
+// oidcKey is a named key in memory, with its private keys. It is never
+// modified once published in oidcState; writers store a clone.
+type oidcKey struct {
+	NamedKey
+	private map[string]*jose.JSONWebKey
+}
+
+func defaultKey() *oidcKey {
+	return &oidcKey{NamedKey: NamedKey{
+		Name:             DefaultKeyName,
+		Algorithm:        "RS256",
+		RotationPeriod:   24 * time.Hour,
+		VerificationTTL:  24 * time.Hour,
+		AllowedClientIDs: []string{"*"},
+	}}
+}
+
+func (k *oidcKey) clone() *oidcKey {
+	c := &oidcKey{NamedKey: k.NamedKey, private: map[string]*jose.JSONWebKey{}}
+	c.KeyRing = slices.Clone(k.KeyRing)
+	c.AllowedClientIDs = slices.Clone(k.AllowedClientIDs)
+	for id, p := range k.private {
+		c.private[id] = p
+	}
+	return c
+}
+
+// allows reports whether the key may sign for the client id.
+func (k *oidcKey) allows(clientID string) bool {
+	return slices.Contains(k.AllowedClientIDs, "*") || slices.Contains(k.AllowedClientIDs, clientID)
+}
+
+func (s *Store) readKey(ctx context.Context, name string) (*oidcKey, error) {
+	k := &oidcKey{private: map[string]*jose.JSONWebKey{}}
+	found, err := s.getJSON(ctx, oidcKeyPrefix+name, &k.NamedKey)
+	if err != nil || !found {
+		return nil, err
+	}
+	var m keyMaterial
+	if _, err := s.getJSON(ctx, oidcMaterialPrefix+name, &m); err != nil {
+		return nil, err
+	}
+	for i := range m.Keys {
+		k.private[m.Keys[i].KeyID] = &m.Keys[i]
+	}
+	return k, nil
+}
+
+// saveKey stores the key's material, then its configuration: a crash in
+// between leaves material no ring entry names, which the next save drops.
+// The caller holds s.oidc.mu.
+func (s *Store) saveKey(ctx context.Context, k *oidcKey) error {
+	var m keyMaterial
+	for _, id := range []string{k.SigningKeyID, k.NextSigningKeyID} {
+		if p := k.private[id]; p != nil {
+			m.Keys = append(m.Keys, *p)
+		}
+	}
+	if err := s.putJSON(ctx, oidcMaterialPrefix+k.Name, m); err != nil {
+		return err
+	}
+	if err := s.putJSON(ctx, oidcKeyPrefix+k.Name, k.NamedKey); err != nil {
+		return err
+	}
+	s.oidc.keys[k.Name] = k
+	s.oidc.nextRun = 0
+	return nil
+}
+
+// KeyUpdate is a write to a named key. On create, fields not Set take their
+// defaults (24h, 24h, RS256, no allowed client ids); on update they keep
+// their value.
+type KeyUpdate struct {
+	RotationPeriod   Opt[time.Duration]
+	VerificationTTL  Opt[time.Duration]
+	Algorithm        Opt[string]
+	AllowedClientIDs Opt[[]string]
+}
+
+// KeyExists reports whether the named key exists.
+func (s *Store) KeyExists(ctx context.Context, name string) (bool, error) {
+	if err := s.ready(ctx); err != nil {
+		return false, err
+	}
+	s.oidc.mu.RLock()
+	defer s.oidc.mu.RUnlock()
+	return s.oidc.keys[name] != nil, nil
+}
+
+// WriteKey creates or updates a named key with Vault's rules.
+func (s *Store) WriteKey(ctx context.Context, name string, u KeyUpdate) error {
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	s.oidc.mu.Lock()
+	defer s.oidc.mu.Unlock()
+	cur := s.oidc.keys[name]
+	var k *oidcKey
+	if cur != nil {
+		k = cur.clone()
+	} else {
+		k = &oidcKey{NamedKey: NamedKey{Name: name, RotationPeriod: 24 * time.Hour, VerificationTTL: 24 * time.Hour, Algorithm: "RS256", AllowedClientIDs: []string{}},
+			private: map[string]*jose.JSONWebKey{}}
+	}
+	if u.RotationPeriod.Set {
+		k.RotationPeriod = u.RotationPeriod.Val
+	}
+	if k.RotationPeriod < time.Minute {
+		return userErrorf("rotation_period must be at least one minute")
+	}
+	if u.VerificationTTL.Set {
+		k.VerificationTTL = u.VerificationTTL.Val
+	}
+	if k.VerificationTTL > 10*k.RotationPeriod {
+		return userErrorf("verification_ttl cannot be longer than 10x rotation_period")
+	}
+	if cur != nil {
+		for _, r := range s.oidc.roles {
+			if r.Key == name && r.TTL > k.VerificationTTL {
+				return userErrorf("unable to update key %q because it is currently referenced by one or more roles with a token ttl greater than %d seconds", name, k.VerificationTTL/time.Second)
+			}
+		}
+	}
+	if u.AllowedClientIDs.Set {
+		k.AllowedClientIDs = u.AllowedClientIDs.Val
+	}
+	prevAlgorithm := ""
+	if cur != nil {
+		prevAlgorithm = cur.Algorithm
+	}
+	if u.Algorithm.Set {
+		k.Algorithm = u.Algorithm.Val
+	}
+	if !slices.Contains(SupportedAlgorithms, k.Algorithm) {
+		return userErrorf("unknown signing algorithm %q", k.Algorithm)
+	}
+	now := s.now()
+	if next := now.Add(k.RotationPeriod); k.NextRotation.IsZero() || next.Before(k.NextRotation) {
+		k.NextRotation = next
+	}
+	if k.Algorithm != prevAlgorithm {
+		if err := k.generateCurrentAndNext(); err != nil {
+			return err
+		}
+	}
+	return s.saveKey(ctx, k)
+}
+
+// generateCurrentAndNext makes a new current and next key, as a new key or
+// an algorithm change does. Earlier ring entries stay until they expire.
+func (k *oidcKey) generateCurrentAndNext() error {
+	cur, err := generateJWK(k.Algorithm)
+	if err != nil {
+		return err
+	}
+	next, err := generateJWK(k.Algorithm)
+	if err != nil {
+		return err
+	}
+	k.private = map[string]*jose.JSONWebKey{cur.KeyID: cur, next.KeyID: next}
+	k.SigningKeyID, k.NextSigningKeyID = cur.KeyID, next.KeyID
+	k.KeyRing = append(k.KeyRing, RingKey{KeyID: cur.KeyID, Public: cur.Public()}, RingKey{KeyID: next.KeyID, Public: next.Public()})
+	return nil
+}
+
+// rotate makes the next key current, gives the outgoing key verifyFor more
+// time in the ring, and generates a new next key.
+func (k *oidcKey) rotate(now time.Time, verifyFor time.Duration) error {
+	if k.private[k.SigningKeyID] == nil || k.private[k.NextSigningKeyID] == nil {
+		return k.generateCurrentAndNext()
+	}
+	for i := range k.KeyRing {
+		if k.KeyRing[i].KeyID == k.SigningKeyID {
+			k.KeyRing[i].ExpireAt = now.Add(verifyFor)
+		}
+	}
+	next, err := generateJWK(k.Algorithm)
+	if err != nil {
+		return err
+	}
+	delete(k.private, k.SigningKeyID)
+	k.SigningKeyID, k.NextSigningKeyID = k.NextSigningKeyID, next.KeyID
+	k.private[next.KeyID] = next
+	k.KeyRing = append(k.KeyRing, RingKey{KeyID: next.KeyID, Public: next.Public()})
+	k.NextRotation = now.Add(k.RotationPeriod)
+	return nil
+}
+
+// expire drops ring entries whose verification time has passed and reports
+// whether any went.
+func (k *oidcKey) expire(now time.Time) bool {
+	n := len(k.KeyRing)
+	k.KeyRing = slices.DeleteFunc(k.KeyRing, func(r RingKey) bool { return !r.ExpireAt.IsZero() && r.ExpireAt.Before(now) })
+	return len(k.KeyRing) != n
+}
+
+// RotateKey rotates the named key now. verifyFor, when Set, replaces the
+// key's verification_ttl for the outgoing key only.
+func (s *Store) RotateKey(ctx context.Context, name string, verifyFor Opt[time.Duration]) error {
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	s.oidc.mu.Lock()
+	defer s.oidc.mu.Unlock()
+	cur := s.oidc.keys[name]
+	if cur == nil {
+		return userErrorf("no named key found at %q", name)
+	}
+	k := cur.clone()
+	ttl := k.VerificationTTL
+	if verifyFor.Set {
+		ttl = verifyFor.Val
+	}
+	if err := k.rotate(s.now(), ttl); err != nil {
+		return err
+	}
+	return s.saveKey(ctx, k)
+}
+
+// Key returns the named key's configuration, or nil.
+func (s *Store) Key(ctx context.Context, name string) (*NamedKey, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	s.oidc.mu.RLock()
+	defer s.oidc.mu.RUnlock()
+	if k := s.oidc.keys[name]; k != nil {
+		c := k.NamedKey
+		return &c, nil
+	}
+	return nil, nil
+}
+
+// KeyNames returns the names of all keys, sorted.
+func (s *Store) KeyNames(ctx context.Context) ([]string, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	s.oidc.mu.RLock()
+	defer s.oidc.mu.RUnlock()
+	return sortedKeys(s.oidc.keys), nil
+}
+
+// DeleteKey deletes a named key no role uses; the default key stays.
+func (s *Store) DeleteKey(ctx context.Context, name string) error {
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	if name == DefaultKeyName {
+		return userErrorf("deletion of key %q not allowed", DefaultKeyName)
+	}
+	s.oidc.mu.Lock()
+	defer s.oidc.mu.Unlock()
+	var users []string
+	for rn, r := range s.oidc.roles {
+		if r.Key == name {
+			users = append(users, rn)
+		}
+	}
+	if len(users) > 0 {
+		sort.Strings(users)
+		return userErrorf("unable to delete key %q because it is currently referenced by these roles: %s", name, strings.Join(users, ", "))
+	}
+	if err := s.delete(ctx, oidcKeyPrefix+name); err != nil {
+		return err
+	}
+	if err := s.delete(ctx, oidcMaterialPrefix+name); err != nil {
+		return err
+	}
+	delete(s.oidc.keys, name)
+	s.oidc.nextRun = 0
+	return nil
+}
+
+// JWKS returns the public keys that verify tokens (the rings of the keys
+// roles use, rotated keys included until they expire), sorted by key id, and
+// how long a client may cache them: until the soonest rotation among those
+// keys, after which a new next key is published.
+func (s *Store) JWKS(ctx context.Context) ([]jose.JSONWebKey, time.Duration, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, 0, err
+	}
+	s.oidc.mu.RLock()
+	defer s.oidc.mu.RUnlock()
+	return s.oidc.jwks(s.now())
+}
+
+func (st *oidcState) jwks(now time.Time) ([]jose.JSONWebKey, time.Duration, error) {
+	used := map[string]bool{}
+	for _, r := range st.roles {
+		used[r.Key] = true
+	}
+	keys := []jose.JSONWebKey{}
+	maxAge := time.Duration(-1)
+	for _, name := range sortedKeys(st.keys) {
+		k := st.keys[name]
+		if !used[name] || len(k.KeyRing) == 0 {
+			continue
+		}
+		for _, r := range k.KeyRing {
+			if r.ExpireAt.IsZero() || !r.ExpireAt.Before(now) {
+				keys = append(keys, r.Public)
+			}
+		}
+		if until := max(k.NextRotation.Sub(now), 0); maxAge < 0 || until < maxAge {
+			maxAge = until
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].KeyID < keys[j].KeyID })
+	return keys, maxAge, nil
+}
+
+// generateJWK makes a private key for the algorithm, as Vault does: RSA
+// 2048, the NIST curve matching the ES size, or Ed25519.
+func generateJWK(alg string) (*jose.JSONWebKey, error) {
+	var key any
+	var err error
+	switch alg {
+	case "RS256", "RS384", "RS512":
+		key, err = rsa.GenerateKey(rand.Reader, 2048)
+	case "ES256":
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "ES384":
+		key, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	case "ES512":
+		key, err = ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	case "EdDSA":
+		_, key, err = ed25519.GenerateKey(rand.Reader)
+	default:
+		return nil, fmt.Errorf("unknown signing algorithm %q", alg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("generating %s key: %w", alg, err)
+	}
+	id, err := newID()
+	if err != nil {
+		return nil, err
+	}
+	return &jose.JSONWebKey{Key: key, KeyID: id, Algorithm: alg, Use: "sig"}, nil
+}
+
+// validIssuer reports whether s is scheme://host[:port] with http or https
+// and nothing else.
+func validIssuer(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil {
+		return false
+	}
+	return *u == url.URL{Scheme: u.Scheme, Host: u.Host} && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
