@@ -80,9 +80,15 @@ func (b *Backend) Do(op logical.Operation, path string, data map[string]any) Res
 	return b.Handle(&logical.Request{Operation: op, Path: path, Data: data})
 }
 
+// MountPoint is where tests pretend the backend is mounted.
+const MountPoint = "ident/"
+
 // Handle sends a request built by the test, on the backend's storage.
 func (b *Backend) Handle(req *logical.Request) Result {
 	req.Storage = b.Storage
+	if req.MountPoint == "" {
+		req.MountPoint = MountPoint
+	}
 	resp, err := b.B.HandleRequest(context.Background(), req)
 	return Result{Req: req, Resp: resp, Err: err, Status: Status(req, resp, err)}
 }
