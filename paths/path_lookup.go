@@ -3,6 +3,8 @@ package paths
 import (
 	"context"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -22,8 +24,8 @@ func lookupFields(of string) map[string]*framework.FieldSchema {
 
 // lookupPaths serves lookup/entity and lookup/group (POST, as in Vault:
 // found answers the read format, not found answers 204) and lookup/self.
-func lookupPaths(s *backend.Store, sys func() logical.SystemView) []*framework.Path {
-	h := &lookupHandler{store: s, sys: sys}
+func lookupPaths(s *backend.Store, callers *callers) []*framework.Path {
+	h := &lookupHandler{store: s, callers: callers}
 	return []*framework.Path{
 		{
 			Pattern:      "lookup/entity$",
@@ -70,8 +72,8 @@ func lookupPaths(s *backend.Store, sys func() logical.SystemView) []*framework.P
 }
 
 type lookupHandler struct {
-	store *backend.Store
-	sys   func() logical.SystemView
+	store   *backend.Store
+	callers *callers
 }
 
 // selector reads the lookup fields with Vault's rules: exactly one of id,
@@ -119,7 +121,7 @@ func (h *lookupHandler) group(ctx context.Context, req *logical.Request, d *fram
 }
 
 func (h *lookupHandler) self(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	v, alias, err := callerEntity(ctx, req, h.store, h.sys())
+	v, alias, err := h.callers.entity(ctx, req, h.store)
 	if err != nil {
 		return respondErr(req, err)
 	}
@@ -132,23 +134,69 @@ func (h *lookupHandler) self(ctx context.Context, req *logical.Request, _ *frame
 // errNoCallerEntity is Vault's answer when a request's token has no entity.
 var errNoCallerEntity = &backend.Error{Status: 400, Msg: "no entity associated with the request's token"}
 
-// callerEntity maps the request's Vault entity to the entity of this store
-// that owns one of its aliases (same mount accessor and name). See
-// backend.Store.CallerEntity.
-func callerEntity(ctx context.Context, req *logical.Request, s *backend.Store, sys logical.SystemView) (*backend.EntityView, *backend.Alias, error) {
+// callerAliasTTL is how long the aliases of a Vault entity are reused
+// before Vault is asked again. Asking costs a call back into Vault on every
+// request that acts for the caller; the aliases of a Vault entity change
+// only when an operator moves or deletes them.
+const callerAliasTTL = 30 * time.Second
+
+// callers maps the request's Vault entity to the entity of this store that
+// owns one of its aliases (same mount accessor and name); see
+// backend.Store.CallerEntity. It caches each Vault entity's aliases for
+// callerAliasTTL; the mapping to this store's entities is always current.
+type callers struct {
+	sys func() logical.SystemView
+	mu  sync.Mutex
+	m   map[string]cachedAliases
+}
+
+type cachedAliases struct {
+	refs    []backend.AliasRef
+	expires time.Time
+}
+
+// callerCacheMax bounds the cache; when full it starts over.
+const callerCacheMax = 10000
+
+func newCallers(sys func() logical.SystemView) *callers {
+	return &callers{sys: sys, m: map[string]cachedAliases{}}
+}
+
+func (c *callers) aliases(vaultEntityID string) ([]backend.AliasRef, error) {
+	now := time.Now()
+	c.mu.Lock()
+	hit, ok := c.m[vaultEntityID]
+	c.mu.Unlock()
+	if ok && now.Before(hit.expires) {
+		return hit.refs, nil
+	}
+	ent, err := c.sys().EntityInfo(vaultEntityID)
+	if err != nil {
+		return nil, err
+	}
+	var refs []backend.AliasRef
+	if ent != nil {
+		for _, a := range ent.Aliases {
+			refs = append(refs, backend.AliasRef{MountAccessor: a.MountAccessor, Name: a.Name})
+		}
+	}
+	c.mu.Lock()
+	if len(c.m) >= callerCacheMax {
+		c.m = map[string]cachedAliases{}
+	}
+	c.m[vaultEntityID] = cachedAliases{refs: refs, expires: now.Add(callerAliasTTL)}
+	c.mu.Unlock()
+	return refs, nil
+}
+
+// entity resolves the caller's entity in s, or errNoCallerEntity.
+func (c *callers) entity(ctx context.Context, req *logical.Request, s *backend.Store) (*backend.EntityView, *backend.Alias, error) {
 	if req.EntityID == "" {
 		return nil, nil, errNoCallerEntity
 	}
-	ent, err := sys.EntityInfo(req.EntityID)
+	refs, err := c.aliases(req.EntityID)
 	if err != nil {
 		return nil, nil, err
-	}
-	if ent == nil {
-		return nil, nil, errNoCallerEntity
-	}
-	refs := make([]backend.AliasRef, 0, len(ent.Aliases))
-	for _, a := range ent.Aliases {
-		refs = append(refs, backend.AliasRef{MountAccessor: a.MountAccessor, Name: a.Name})
 	}
 	v, alias, err := s.CallerEntity(ctx, refs)
 	if err != nil {

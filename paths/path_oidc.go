@@ -17,8 +17,8 @@ import (
 
 const oidcPrefix = "oidc"
 
-func oidcPaths(c Config) []*framework.Path {
-	h := &oidcHandler{store: c.Store, apiAddr: c.APIAddr, sys: c.System}
+func oidcPaths(c Config, callers *callers) []*framework.Path {
+	h := &oidcHandler{store: c.Store, apiAddr: c.APIAddr, callers: callers}
 	return []*framework.Path{
 		{
 			Pattern:      "oidc/config/?$",
@@ -175,7 +175,7 @@ var tokenResponse = map[int][]framework.Response{http.StatusOK: {{Description: "
 type oidcHandler struct {
 	store   *backend.Store
 	apiAddr string
-	sys     func() logical.SystemView
+	callers *callers
 }
 
 // issuer is the issuer of this mount's identity tokens: the configured
@@ -304,7 +304,7 @@ func (h *oidcHandler) token(ctx context.Context, req *logical.Request, d *framew
 		Role:   d.Get("name").(string),
 		Issuer: issuer,
 		Caller: func() (*backend.EntityView, error) {
-			v, _, err := callerEntity(ctx, req, h.store, h.sys())
+			v, _, err := h.callers.entity(ctx, req, h.store)
 			return v, err
 		},
 	})

@@ -30,13 +30,14 @@ type Config struct {
 // All returns every path of the engine.
 func All(c Config) []*framework.Path {
 	s := c.Store
+	callers := newCallers(c.System)
 	return slices.Concat(
 		entityPaths(s),
 		entityAliasPaths(s),
 		groupPaths(s),
 		groupAliasPaths(s),
-		lookupPaths(s, c.System),
-		oidcPaths(c),
+		lookupPaths(s, callers),
+		oidcPaths(c, callers),
 		infoPaths(s, c.Version),
 	)
 }

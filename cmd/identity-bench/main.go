@@ -31,6 +31,8 @@ type config struct {
 	entities           int
 	reads              int
 	lists              int
+	tokens             int
+	algorithms         string
 }
 
 func main() {
@@ -42,6 +44,8 @@ func main() {
 	flag.IntVar(&c.entities, "entities", 5000, "entities to create in each mount")
 	flag.IntVar(&c.reads, "reads", 20000, "reads per read operation")
 	flag.IntVar(&c.lists, "lists", 30, "list requests per mount")
+	flag.IntVar(&c.tokens, "tokens", 3000, "identity tokens per algorithm and mount")
+	flag.StringVar(&c.algorithms, "algorithms", "RS256,ES256,EdDSA", "signing algorithms to issue tokens with")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -78,56 +82,53 @@ func run(ctx context.Context, c config) error {
 	fmt.Printf("identity-bench: %d clients, %d entities per mount, %d reads per op, Vault at %s\n\n",
 		c.clients, c.entities, c.reads, c.addr)
 
-	floor, err := b.measure(ctx, "floor", c.reads, func(int) (string, string, any) { return "GET", c.mount + "/info", nil })
+	floor, err := b.measure(ctx, "floor", c.reads, func(int) call { return call{method: "GET", path: c.mount + "/info"} })
 	if err != nil {
 		return err
 	}
-	mounts := []string{"identity", c.mount}
-	var rows []row
-	ids := map[string][]string{}
 	prefix := fmt.Sprintf("bench-%d", time.Now().UnixNano())
-	for _, op := range []struct {
-		name  string
-		count int
-		req   func(mnt string) func(i int) (string, string, any)
-	}{
-		{"entity create", c.entities, func(mnt string) func(int) (string, string, any) {
-			return func(i int) (string, string, any) {
-				return "POST", mnt + "/entity", map[string]any{"name": fmt.Sprintf("%s-%d", prefix, i), "policies": "default", "metadata": map[string]string{"team": "bench"}}
-			}
+	ids := map[string][]string{}
+	ops := []op{
+		{"entity create", c.entities, func(mnt string, i int) call {
+			return call{method: "POST", path: mnt + "/entity", body: map[string]any{"name": fmt.Sprintf("%s-%d", prefix, i), "policies": "default", "metadata": map[string]string{"team": "bench"}}}
 		}},
-		{"entity read by id", c.reads, func(mnt string) func(int) (string, string, any) {
-			return func(int) (string, string, any) {
-				l := ids[mnt]
-				return "GET", mnt + "/entity/id/" + l[rand.IntN(len(l))], nil
-			}
+		{"entity read by id", c.reads, func(mnt string, _ int) call {
+			l := ids[mnt]
+			return call{method: "GET", path: mnt + "/entity/id/" + l[rand.IntN(len(l))]}
 		}},
-		{"entity read by name", c.reads, func(mnt string) func(int) (string, string, any) {
-			return func(int) (string, string, any) {
-				return "GET", fmt.Sprintf("%s/entity/name/%s-%d", mnt, prefix, rand.IntN(c.entities)), nil
-			}
+		{"entity read by name", c.reads, func(mnt string, _ int) call {
+			return call{method: "GET", path: fmt.Sprintf("%s/entity/name/%s-%d", mnt, prefix, rand.IntN(c.entities))}
 		}},
-		{"alias create (new entity)", c.entities, func(mnt string) func(int) (string, string, any) {
-			return func(i int) (string, string, any) {
-				return "POST", mnt + "/entity-alias", map[string]any{"name": fmt.Sprintf("%s-a-%d", prefix, i), "mount_accessor": accessor}
-			}
+		{"alias create (new entity)", c.entities, func(mnt string, i int) call {
+			return call{method: "POST", path: mnt + "/entity-alias", body: map[string]any{"name": fmt.Sprintf("%s-a-%d", prefix, i), "mount_accessor": accessor}}
 		}},
-		{"alias lookup (accessor, name)", c.reads, func(mnt string) func(int) (string, string, any) {
-			return func(int) (string, string, any) {
-				return "POST", mnt + "/lookup/entity", map[string]any{"alias_name": fmt.Sprintf("%s-a-%d", prefix, rand.IntN(c.entities)), "alias_mount_accessor": accessor}
-			}
+		{"alias lookup (accessor, name)", c.reads, func(mnt string, _ int) call {
+			return call{method: "POST", path: mnt + "/lookup/entity", body: map[string]any{"alias_name": fmt.Sprintf("%s-a-%d", prefix, rand.IntN(c.entities)), "alias_mount_accessor": accessor}}
 		}},
-		{fmt.Sprintf("entity list ids (%d)", 2*c.entities), c.lists, func(mnt string) func(int) (string, string, any) {
-			return func(int) (string, string, any) { return "LIST", mnt + "/entity/id", nil }
+		{fmt.Sprintf("entity list ids (%d)", 2*c.entities), c.lists, func(mnt string, _ int) call {
+			return call{method: "LIST", path: mnt + "/entity/id"}
 		}},
-	} {
-		r := row{op: op.name}
-		for _, mnt := range mounts {
-			res, err := b.measure(ctx, op.name+" "+mnt, op.count, op.req(mnt))
+	}
+	userToken, err := tokenSetup(ctx, b, accessor, prefix)
+	if err != nil {
+		return err
+	}
+	for _, alg := range strings.Split(c.algorithms, ",") {
+		role := "bench-" + strings.ToLower(alg)
+		ops = append(ops, op{"oidc token " + alg, c.tokens, func(mnt string, _ int) call {
+			return call{method: "GET", path: mnt + "/oidc/token/" + role, token: userToken}
+		}})
+	}
+
+	var rows []row
+	for _, o := range ops {
+		r := row{op: o.name}
+		for _, mnt := range []string{"identity", c.mount} {
+			res, err := b.measure(ctx, o.name+" "+mnt, o.count, func(i int) call { return o.call(mnt, i) })
 			if err != nil {
 				return err
 			}
-			if op.name == "entity create" {
+			if o.name == "entity create" {
 				ids[mnt] = res.ids
 			}
 			if mnt == "identity" {
@@ -187,7 +188,64 @@ func (r result) pct(p float64) time.Duration {
 
 // measure sends count requests from cfg.clients goroutines and records each
 // latency. Any answer other than 2xx stops the run.
-func (b *bench) measure(ctx context.Context, label string, count int, req func(i int) (method, path string, body any)) (result, error) {
+// call is one request of a workload; token, when set, replaces the root
+// token.
+type call struct {
+	method, path string
+	body         any
+	token        string
+}
+
+// op is a workload run on both mounts: count requests made by call.
+type op struct {
+	name  string
+	count int
+	call  func(mount string, i int) call
+}
+
+// tokenSetup makes what identity token issuance needs on both mounts: a
+// userpass user (whose login gives it a Vault entity, which identity/ uses),
+// the same user's entity and alias on the plugin mount, and for each
+// algorithm a key and role on both mounts. It returns the user's token.
+func tokenSetup(ctx context.Context, b *bench, accessor, prefix string) (string, error) {
+	user := prefix + "-user"
+	steps := []call{
+		{method: "PUT", path: "sys/policies/acl/bench-tokens", body: map[string]any{
+			"policy": fmt.Sprintf(`path "identity/oidc/token/*" { capabilities = ["read"] }
+path "%s/oidc/token/*" { capabilities = ["read"] }`, b.cfg.mount)}},
+		{method: "POST", path: "auth/userpass/users/" + user, body: map[string]any{"password": "bench", "token_policies": "bench-tokens"}},
+		{method: "POST", path: b.cfg.mount + "/entity-alias", body: map[string]any{"name": user, "mount_accessor": accessor}},
+	}
+	for _, alg := range strings.Split(b.cfg.algorithms, ",") {
+		name := "bench-" + strings.ToLower(alg)
+		for _, mnt := range []string{"identity", b.cfg.mount} {
+			steps = append(steps,
+				call{method: "POST", path: mnt + "/oidc/key/" + name, body: map[string]any{"algorithm": alg, "allowed_client_ids": "*"}},
+				call{method: "POST", path: mnt + "/oidc/role/" + name, body: map[string]any{"key": name, "ttl": "1h"}})
+		}
+	}
+	for _, st := range steps {
+		r, err := devvault.Do(ctx, b.hc, b.cfg.addr, b.cfg.token, st.method, st.path, st.body)
+		if err != nil {
+			return "", err
+		}
+		if r.Status >= 300 {
+			return "", fmt.Errorf("%s %s: %d %v", st.method, st.path, r.Status, r.Errors)
+		}
+	}
+	login, err := devvault.Do(ctx, b.hc, b.cfg.addr, "", "POST", "auth/userpass/login/"+user, map[string]any{"password": "bench"})
+	if err != nil {
+		return "", err
+	}
+	auth, _ := login.Body["auth"].(map[string]any)
+	token, _ := auth["client_token"].(string)
+	if token == "" {
+		return "", fmt.Errorf("userpass login: %d %v", login.Status, login.Errors)
+	}
+	return token, nil
+}
+
+func (b *bench) measure(ctx context.Context, label string, count int, req func(i int) call) (result, error) {
 	var next atomic.Int64
 	var done atomic.Int64
 	lat := make([]time.Duration, count)
@@ -222,12 +280,13 @@ func (b *bench) measure(ctx context.Context, label string, count int, req func(i
 				if i >= count || ctx.Err() != nil {
 					return
 				}
-				method, path, body := req(i)
+				c := req(i)
+				token := cmpOr(c.token, b.cfg.token)
 				t0 := time.Now()
-				r, err := devvault.Do(ctx, b.hc, b.cfg.addr, b.cfg.token, method, path, body)
+				r, err := devvault.Do(ctx, b.hc, b.cfg.addr, token, c.method, c.path, c.body)
 				lat[i] = time.Since(t0)
 				if err == nil && (r.Status < 200 || r.Status > 299) {
-					err = fmt.Errorf("%s %s: status %d %v", method, path, r.Status, r.Errors)
+					err = fmt.Errorf("%s %s: status %d %v", c.method, c.path, r.Status, r.Errors)
 				}
 				if err != nil {
 					errOnce.Do(func() { firstErr = err; cancel() })
@@ -276,6 +335,13 @@ func report(floor result, rows []row) {
 	fmt.Println(strings.TrimSpace(`
 plugin/built-in: throughput ratio, above 1 means the plugin is faster.
 plugin/floor: throughput relative to the plugin's cheapest read (memory only).`))
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
