@@ -69,6 +69,9 @@ func TestOIDCTokenEveryAlgorithm(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, alg, parsed.Headers[0].Algorithm)
 			set := jwks(t, b)
+			for _, k := range set.Keys {
+				require.True(t, k.IsPublic(), "the JWKS carries public keys only")
+			}
 			pub := set.Key(parsed.Headers[0].KeyID)
 			require.Len(t, pub, 1, "the signing key is published")
 			var claims jwt.Claims
