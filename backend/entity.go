@@ -351,7 +351,7 @@ func (s *Store) deleteEntity(ctx context.Context, lookup string, find func() *En
 			return err
 		}
 		s.idx.write(func() { s.idx.deleteEntity(e.ID) })
-		return nil
+		return s.deleteSecretsOf(ctx, e.ID)
 	})
 }
 

@@ -45,12 +45,16 @@ func (s *Store) MergeEntities(ctx context.Context, m MergeRequest) error {
 		return err
 	}
 	from := strutil.RemoveDuplicates(m.From, false)
+	methods := s.mfaMethodIDs()
 	return s.locked(func() (keys []string) {
 		s.idx.read(func() {
 			for _, id := range append([]string{m.To}, from...) {
 				keys = append(keys, kEntity(id))
 				if e := s.idx.entities[id]; e != nil {
 					keys = append(keys, s.idx.entityKeys(e)...)
+				}
+				for _, mid := range methods {
+					keys = append(keys, kSecret(mid, id))
 				}
 			}
 		})
@@ -60,8 +64,56 @@ func (s *Store) MergeEntities(ctx context.Context, m MergeRequest) error {
 		if err != nil {
 			return err
 		}
-		return s.applyMerge(ctx, plan)
+		secrets, err := s.planSecretMoves(ctx, plan, methods, m.Force)
+		if err != nil {
+			return err
+		}
+		if err := s.applyMerge(ctx, plan); err != nil {
+			return err
+		}
+		for _, mv := range secrets {
+			if err := s.putJSON(ctx, secretKey(mv.method, plan.to.ID), mv.secret); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
+}
+
+type secretMove struct {
+	method string
+	secret *entitySecret
+}
+
+// planSecretMoves finds the MFA secrets of the merged entities to give to
+// the target. Where both have one for a method, the merge is refused, as in
+// Vault, unless force is set; then the target keeps its own. The merged
+// entities' secrets go when they are deleted.
+func (s *Store) planSecretMoves(ctx context.Context, p *mergePlan, methods []string, force bool) ([]secretMove, error) {
+	var moves []secretMove
+	for _, mid := range methods {
+		target, err := s.readSecret(ctx, mid, p.to.ID)
+		if err != nil {
+			return nil, err
+		}
+		has := target != nil
+		for _, f := range p.from {
+			sec, err := s.readSecret(ctx, mid, f.ID)
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case sec == nil:
+			case has && !force:
+				return nil, userErrorf("conflicting MFA config ID %q in entity ID %q", mid, f.ID)
+			case !has:
+				sec.AccountName = p.to.ID
+				moves = append(moves, secretMove{method: mid, secret: sec})
+				has = true
+			}
+		}
+	}
+	return moves, nil
 }
 
 type mergePlan struct {
@@ -213,6 +265,9 @@ func (s *Store) applyMerge(ctx context.Context, p *mergePlan) error {
 			return err
 		}
 		s.idx.write(func() { s.idx.deleteEntity(id) })
+		if err := s.deleteSecretsOf(ctx, id); err != nil {
+			return err
+		}
 	}
 	return nil
 }

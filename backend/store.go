@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"runtime"
 	"slices"
 	"strings"
@@ -35,6 +36,10 @@ type Options struct {
 	Now func() time.Time
 	// LoadWorkers is how many storage reads run at once while loading.
 	LoadWorkers int
+	// HTTPClient reaches the MFA providers (Duo, Okta, PingID).
+	HTTPClient *http.Client
+	// MFAPollInterval is how often a pending push is polled (Okta).
+	MFAPollInterval time.Duration
 }
 
 // Store holds one mount's identity data.
@@ -57,6 +62,10 @@ type Store struct {
 
 	idx  *index
 	oidc *oidcState
+	mfa  *mfaState
+
+	httpClient   *http.Client
+	pollInterval time.Duration
 }
 
 // New returns a Store over opts.Storage. Nothing is read until Load.
@@ -69,6 +78,16 @@ func New(opts Options) *Store {
 		locks:   locksutil.CreateLocks(),
 		idx:     newIndex(),
 		oidc:    newOIDCState(),
+		mfa:     newMFAState(),
+
+		httpClient:   opts.HTTPClient,
+		pollInterval: opts.MFAPollInterval,
+	}
+	if s.httpClient == nil {
+		s.httpClient = &http.Client{Timeout: 90 * time.Second}
+	}
+	if s.pollInterval <= 0 {
+		s.pollInterval = 2 * time.Second
 	}
 	if s.logger == nil {
 		s.logger = hclog.NewNullLogger()
@@ -103,6 +122,9 @@ func (s *Store) Load(ctx context.Context) error {
 	if err := s.loadOIDC(ctx); err != nil {
 		return err
 	}
+	if err := s.loadMFA(ctx); err != nil {
+		return err
+	}
 	s.loaded.Store(true)
 	var entities, aliases, groups int
 	s.idx.read(func() { entities, aliases, groups = len(s.idx.entities), len(s.idx.aliases), len(s.idx.groups) })
@@ -124,6 +146,12 @@ func (s *Store) ready(ctx context.Context) error {
 func (s *Store) Invalidate(ctx context.Context, key string) {
 	if !s.loaded.Load() {
 		return // Load will read the current value
+	}
+	if strings.HasPrefix(key, mfaMethodPrefix) || strings.HasPrefix(key, mfaEnforcementPrefix) {
+		if err := s.invalidateMFA(ctx, key); err != nil {
+			s.logger.Error("failed to reload invalidated MFA configuration", "key", key, "error", err)
+		}
+		return
 	}
 	if strings.HasPrefix(key, "oidc/") {
 		if err := s.invalidateOIDC(ctx, key); err != nil {

@@ -157,7 +157,7 @@ func entityPaths(s *backend.Store) []*framework.Path {
 				},
 				"force": {
 					Type:        framework.TypeBool,
-					Description: "Accepted for compatibility; it decides conflicts between MFA secrets, which merges do not move in this engine.",
+					Description: "When the target and a merged entity both have a secret for the same MFA method, keep the target's instead of refusing the merge.",
 				},
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{

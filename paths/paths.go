@@ -38,6 +38,7 @@ func All(c Config) []*framework.Path {
 		groupAliasPaths(s),
 		lookupPaths(s, callers),
 		oidcPaths(c, callers),
+		mfaPaths(c, callers),
 		infoPaths(s, c.Version),
 	)
 }

@@ -52,7 +52,7 @@ func New(conf *logical.BackendConfig) *framework.Backend {
 		BackendType: logical.TypeLogical,
 		PathsSpecial: &logical.Paths{
 			Unauthenticated: paths.Unauthenticated,
-			SealWrapStorage: []string{backend.SealWrapPrefix},
+			SealWrapStorage: []string{backend.SealWrapPrefix, backend.MFASealWrapPrefix},
 		},
 		InitializeFunc: func(ctx context.Context, _ *logical.InitializationRequest) error {
 			return store.Load(ctx)

@@ -1,0 +1,365 @@
+package backend
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"image/png"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+)
+
+// totpPrefix holds, per method and entity, the TOTP seed, the validation
+// state and the recovery code hashes: mfa/secret/<method id>/<entity id>.
+const totpPrefix = "mfa/secret/"
+
+func secretKey(methodID, entityID string) string { return totpPrefix + methodID + "/" + entityID }
+
+func kSecret(methodID, entityID string) string { return "mfa-secret/" + methodID + "/" + entityID }
+
+// entitySecret is an entity's MFA state for one method.
+type entitySecret struct {
+	// TOTP seed (base32, no padding) and the settings it was made with.
+	Key         string `json:"key,omitempty"`
+	MethodName  string `json:"method_name,omitempty"`
+	AccountName string `json:"account_name,omitempty"`
+	// LastStep is the last accepted TOTP time step; a code is accepted
+	// only for a later step, so each step is usable once.
+	LastStep int64 `json:"last_step,omitempty"`
+	// Failures counts refused attempts since the last success or reset.
+	Failures int `json:"failures,omitempty"`
+	// RecoveryHashes are SHA-256 hashes of the unused recovery codes.
+	RecoveryHashes []string `json:"recovery_hashes,omitempty"`
+}
+
+func (s *Store) readSecret(ctx context.Context, methodID, entityID string) (*entitySecret, error) {
+	sec := new(entitySecret)
+	found, err := s.getJSON(ctx, secretKey(methodID, entityID), sec)
+	if err != nil || !found {
+		return nil, err
+	}
+	return sec, nil
+}
+
+// mfaTarget looks up the method, then the entity, of an MFA operation, with
+// Vault's errors.
+func (s *Store) mfaTarget(methodID, entityID string) (*MFAMethod, error) {
+	s.mfa.mu.RLock()
+	m := s.mfa.methods[methodID]
+	s.mfa.mu.RUnlock()
+	if m == nil {
+		return nil, userErrorf("configuration for method ID %q does not exist", methodID)
+	}
+	var ok bool
+	s.idx.read(func() { ok = s.idx.entities[entityID] != nil })
+	if !ok {
+		return nil, userErrorf("invalid entity ID")
+	}
+	return m, nil
+}
+
+// TOTPEnrollment is a generated TOTP secret as Vault returns it: the
+// otpauth URL and a base64 PNG QR code of it ("" when qr_size is 0).
+// Warning is set, and the rest empty, when the entity already has a secret.
+type TOTPEnrollment struct {
+	URL     string
+	Barcode string
+	Warning string
+}
+
+// GenerateTOTP makes a TOTP secret for the entity, unless it has one.
+func (s *Store) GenerateTOTP(ctx context.Context, methodID, entityID string) (*TOTPEnrollment, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	m, err := s.mfaTarget(methodID, entityID)
+	if err != nil {
+		return nil, err
+	}
+	if m.Type != MFATOTP {
+		return nil, userErrorf("generate not available for MFA type %q", m.Type)
+	}
+	var out *TOTPEnrollment
+	err = s.locked(func() []string { return []string{kSecret(methodID, entityID), kEntity(entityID)} }, func() error {
+		sec, err := s.readSecret(ctx, methodID, entityID)
+		if err != nil {
+			return err
+		}
+		if sec != nil && sec.Key != "" {
+			out = &TOTPEnrollment{Warning: fmt.Sprintf("Entity already has a secret for MFA method %q", m.Name)}
+			return nil
+		}
+		if sec == nil {
+			sec = &entitySecret{}
+		}
+		t := m.TOTP
+		key, err := totp.Generate(totp.GenerateOpts{
+			Issuer: t.Issuer, AccountName: entityID, Period: uint(t.Period), SecretSize: uint(t.KeySize),
+			Digits: otp.Digits(t.Digits), Algorithm: otpAlgorithm(t.Algorithm), Rand: rand.Reader,
+		})
+		if err != nil {
+			return fmt.Errorf("failed to generate TOTP key for method name %q: %w", m.Name, err)
+		}
+		out = &TOTPEnrollment{URL: key.String()}
+		if t.QRSize != 0 {
+			img, err := key.Image(t.QRSize, t.QRSize)
+			if err != nil {
+				return fmt.Errorf("failed to generate QR code image: %w", err)
+			}
+			var buf bytes.Buffer
+			if err := png.Encode(&buf, img); err != nil {
+				return err
+			}
+			out.Barcode = base64.StdEncoding.EncodeToString(buf.Bytes())
+		}
+		sec.Key, sec.MethodName, sec.AccountName = key.Secret(), m.Name, entityID
+		sec.LastStep, sec.Failures = 0, 0
+		return s.putJSON(ctx, secretKey(methodID, entityID), sec)
+	})
+	return out, err
+}
+
+// DestroyTOTP deletes the entity's TOTP secret for the method, with its
+// validation state and recovery codes; none is not an error.
+func (s *Store) DestroyTOTP(ctx context.Context, methodID, entityID string) error {
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	var ok bool
+	s.idx.read(func() { ok = s.idx.entities[entityID] != nil })
+	if !ok {
+		return userErrorf("invalid entity ID")
+	}
+	m, err := s.mfaTarget(methodID, entityID)
+	if err != nil {
+		return err
+	}
+	if m.Type != MFATOTP {
+		return userErrorf("method ID does not match TOTP type")
+	}
+	return s.locked(func() []string { return []string{kSecret(methodID, entityID)} }, func() error {
+		return s.delete(ctx, secretKey(methodID, entityID))
+	})
+}
+
+func otpAlgorithm(name string) otp.Algorithm {
+	switch name {
+	case "SHA256":
+		return otp.AlgorithmSHA256
+	case "SHA512":
+		return otp.AlgorithmSHA512
+	}
+	return otp.AlgorithmSHA1
+}
+
+// MFAValidation is a step-up MFA check of an entity with one method: a
+// passcode (TOTP code, or a provider's passcode) or a recovery code. For
+// push providers an empty passcode sends a push.
+type MFAValidation struct {
+	MethodID     string
+	EntityID     string
+	Passcode     string
+	RecoveryCode string
+}
+
+// errTOTPFailed is Vault's message for any refused TOTP code; refusals of
+// credentials answer 403, as Vault's MFA validation does.
+var errTOTPFailed = &Error{Status: http.StatusForbidden, Msg: "failed to validate TOTP passcode"}
+
+func deniedf(format string, args ...any) error {
+	return &Error{Status: http.StatusForbidden, Msg: fmt.Sprintf(format, args...)}
+}
+
+// ValidateMFA checks the credentials. Every refused attempt is counted in
+// storage; at the method's max_validation_attempts the entity is locked out
+// of the method until ResetMFALockout. A TOTP code is accepted only for a
+// time step later than the last accepted one, so no code works twice, even
+// across restarts. A recovery code works once.
+func (s *Store) ValidateMFA(ctx context.Context, v MFAValidation) error {
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	m, err := s.mfaTarget(v.MethodID, v.EntityID)
+	if err != nil {
+		return err
+	}
+	if v.Passcode == "" && v.RecoveryCode == "" && m.Type == MFATOTP {
+		return userErrorf("MFA credentials not supplied")
+	}
+	return s.locked(func() []string { return []string{kSecret(v.MethodID, v.EntityID)} }, func() error {
+		sec, err := s.readSecret(ctx, v.MethodID, v.EntityID)
+		if err != nil {
+			return err
+		}
+		if sec == nil {
+			if m.Type == MFATOTP || v.RecoveryCode != "" {
+				return userErrorf("MFA secret for method name %q not present in entity %q", m.Name, v.EntityID)
+			}
+			sec = &entitySecret{}
+		}
+		max := defaultMaxTOTPValidateAttempts
+		if m.TOTP != nil {
+			max = m.TOTP.MaxValidationAttempts
+		}
+		if sec.Failures >= max {
+			return deniedf("maximum TOTP validation attempts %d exceeded the allowed attempts %d; an administrator must reset the lockout", sec.Failures+1, max)
+		}
+		ok, err := s.checkCredentials(ctx, m, sec, v)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			sec.Failures++
+			if err := s.putJSON(ctx, secretKey(v.MethodID, v.EntityID), sec); err != nil {
+				return err
+			}
+			if m.Type == MFATOTP || v.RecoveryCode != "" {
+				return errTOTPFailed
+			}
+			return deniedf("failed to validate %s MFA", m.Type)
+		}
+		sec.Failures = 0
+		return s.putJSON(ctx, secretKey(v.MethodID, v.EntityID), sec)
+	})
+}
+
+// checkCredentials verifies the credentials and records what they used up
+// (the time step, the recovery code) in sec.
+func (s *Store) checkCredentials(ctx context.Context, m *MFAMethod, sec *entitySecret, v MFAValidation) (bool, error) {
+	if v.RecoveryCode != "" {
+		return useRecoveryCode(sec, v.RecoveryCode), nil
+	}
+	if m.Type != MFATOTP {
+		return s.verifyWithProvider(ctx, m, v.EntityID, v.Passcode)
+	}
+	t := m.TOTP
+	if len(v.Passcode) != t.Digits {
+		return false, nil
+	}
+	step, ok := matchTOTP(sec.Key, v.Passcode, s.now(), t)
+	if !ok || step <= sec.LastStep {
+		return false, nil
+	}
+	sec.LastStep = step
+	return true, nil
+}
+
+// matchTOTP returns the time step within the skew window whose code equals
+// passcode.
+func matchTOTP(secret, passcode string, now time.Time, t *TOTPSettings) (int64, bool) {
+	period := int64(t.Period)
+	current := now.Unix() / period
+	opts := totp.ValidateOpts{Period: uint(t.Period), Digits: otp.Digits(t.Digits), Algorithm: otpAlgorithm(t.Algorithm)}
+	for step := current - int64(t.Skew); step <= current+int64(t.Skew); step++ {
+		code, err := totp.GenerateCodeCustom(secret, time.Unix(step*period, 0), opts)
+		if err == nil && subtle.ConstantTimeCompare([]byte(code), []byte(passcode)) == 1 {
+			return step, true
+		}
+	}
+	return 0, false
+}
+
+// ResetMFALockout clears the entity's refused attempts for the method.
+func (s *Store) ResetMFALockout(ctx context.Context, methodID, entityID string) error {
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	if _, err := s.mfaTarget(methodID, entityID); err != nil {
+		return err
+	}
+	return s.locked(func() []string { return []string{kSecret(methodID, entityID)} }, func() error {
+		sec, err := s.readSecret(ctx, methodID, entityID)
+		if err != nil || sec == nil || sec.Failures == 0 {
+			return err
+		}
+		sec.Failures = 0
+		return s.putJSON(ctx, secretKey(methodID, entityID), sec)
+	})
+}
+
+// recoveryCodeCount is how many codes a generation makes.
+const recoveryCodeCount = 10
+
+// GenerateRecoveryCodes makes new single-use recovery codes for the entity
+// and method, replacing any earlier ones, and returns them; only their
+// hashes are stored.
+func (s *Store) GenerateRecoveryCodes(ctx context.Context, methodID, entityID string) ([]string, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := s.mfaTarget(methodID, entityID); err != nil {
+		return nil, err
+	}
+	var codes []string
+	err := s.locked(func() []string { return []string{kSecret(methodID, entityID)} }, func() error {
+		sec, err := s.readSecret(ctx, methodID, entityID)
+		if err != nil {
+			return err
+		}
+		if sec == nil {
+			sec = &entitySecret{}
+		}
+		sec.RecoveryHashes = nil
+		for range recoveryCodeCount {
+			b := make([]byte, 10)
+			if _, err := rand.Read(b); err != nil {
+				return err
+			}
+			c := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b)[:16]
+			codes = append(codes, c[:8]+"-"+c[8:])
+			sec.RecoveryHashes = append(sec.RecoveryHashes, hashRecoveryCode(c))
+		}
+		return s.putJSON(ctx, secretKey(methodID, entityID), sec)
+	})
+	return codes, err
+}
+
+func hashRecoveryCode(code string) string {
+	norm := strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(code), "-", ""))
+	sum := sha256.Sum256([]byte(norm))
+	return hex.EncodeToString(sum[:])
+}
+
+// useRecoveryCode removes the code's hash if present (comparing every hash
+// in constant time) and reports whether it was.
+func useRecoveryCode(sec *entitySecret, code string) bool {
+	h := hashRecoveryCode(code)
+	found := -1
+	for i, stored := range sec.RecoveryHashes {
+		if subtle.ConstantTimeCompare([]byte(stored), []byte(h)) == 1 {
+			found = i
+		}
+	}
+	if found < 0 {
+		return false
+	}
+	sec.RecoveryHashes = append(sec.RecoveryHashes[:found:found], sec.RecoveryHashes[found+1:]...)
+	return true
+}
+
+// mfaMethodIDs returns the ids of all MFA methods.
+func (s *Store) mfaMethodIDs() []string {
+	s.mfa.mu.RLock()
+	defer s.mfa.mu.RUnlock()
+	return sortedKeys(s.mfa.methods)
+}
+
+// deleteSecretsOf deletes the MFA secrets of a deleted entity.
+func (s *Store) deleteSecretsOf(ctx context.Context, entityID string) error {
+	for _, mid := range s.mfaMethodIDs() {
+		if err := s.delete(ctx, secretKey(mid, entityID)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
