@@ -87,7 +87,7 @@ func New(opts Options) *Store {
 		s.httpClient = &http.Client{Timeout: 90 * time.Second}
 	}
 	if s.pollInterval <= 0 {
-		s.pollInterval = 2 * time.Second
+		s.pollInterval = time.Second
 	}
 	if s.logger == nil {
 		s.logger = hclog.NewNullLogger()

@@ -1,0 +1,273 @@
+package paths_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"image/png"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vault-identity/vault-plugin-secrets-identity/internal/fakeproviders"
+	"github.com/vault-identity/vault-plugin-secrets-identity/internal/testutil"
+)
+
+func createMethod(t *testing.T, b *testutil.Backend, typ string, data map[string]any) string {
+	t.Helper()
+	r := b.Write("mfa/method/"+typ, data)
+	require.Equal(t, http.StatusOK, r.Status, r.ErrorText())
+	return r.Data()["method_id"].(string)
+}
+
+func TestMFATOTPMethodCRUD(t *testing.T) {
+	b := newBackend(t)
+	id := createMethod(t, b, "totp", map[string]any{"issuer": "Acme", "method_name": "acme"})
+	require.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`, id)
+	want := map[string]any{
+		"type": "totp", "id": id, "name": "acme", "namespace_id": "root", "namespace_path": "",
+		"issuer": "Acme", "period": 30, "digits": 6, "skew": 1, "key_size": 20, "qr_size": 200,
+		"algorithm": "SHA1", "max_validation_attempts": 5,
+	}
+	require.Equal(t, want, b.Read("mfa/method/totp/"+id).Data())
+	require.Equal(t, want, b.Read("mfa/method/"+id).Data())
+
+	// The same method_name updates that method and answers its id.
+	r := b.Write("mfa/method/totp", map[string]any{"issuer": "Acme2", "method_name": "acme", "digits": 8})
+	require.Equal(t, id, r.Data()["method_id"])
+	// An update by id sets every field, omitted ones to their defaults.
+	require.Equal(t, http.StatusNoContent, b.Write("mfa/method/totp/"+id, map[string]any{"issuer": "Acme3", "period": "60s"}).Status)
+	d := b.Read("mfa/method/totp/" + id).Data()
+	require.Equal(t, 6, d["digits"])
+	require.Equal(t, 60, d["period"])
+	require.Equal(t, "acme", d["name"], "the name is kept when omitted")
+	// An unknown id changes nothing.
+	require.Equal(t, http.StatusNoContent, b.Write("mfa/method/totp/00000000-0000-0000-0000-000000000000", map[string]any{"issuer": "x"}).Status)
+	require.Equal(t, http.StatusNotFound, b.Read("mfa/method/totp/00000000-0000-0000-0000-000000000000").Status)
+
+	l := b.List("mfa/method/totp/")
+	require.Equal(t, []string{id}, l.Data()["keys"])
+	require.Equal(t, []string{id}, b.List("mfa/method/").Data()["keys"])
+	require.Equal(t, http.StatusNotFound, b.List("mfa/method/duo/").Status)
+
+	r = b.Read("mfa/method/okta/" + id)
+	require.Equal(t, http.StatusBadRequest, r.Status)
+	require.Equal(t, "failed to find the method ID under MFA type okta.", r.ErrorText())
+	r = b.Delete("mfa/method/okta/" + id)
+	require.Equal(t, "method type does not match the MFA config type", r.ErrorText())
+	require.Equal(t, http.StatusOK, b.Read("mfa/method/"+id).Status, "a refused delete deletes nothing")
+	require.Equal(t, http.StatusNoContent, b.Delete("mfa/method/totp/"+id).Status)
+	require.Equal(t, http.StatusNotFound, b.Read("mfa/method/"+id).Status)
+}
+
+func TestMFAMethodErrors(t *testing.T) {
+	b := newBackend(t)
+	id := createMethod(t, b, "totp", map[string]any{"issuer": "Acme", "method_name": "first"})
+	createMethod(t, b, "totp", map[string]any{"issuer": "Acme", "method_name": "second"})
+	cases := []struct {
+		name, path string
+		data       map[string]any
+		msg        string
+	}{
+		{"no issuer", "mfa/method/totp", map[string]any{}, "issuer must be set"},
+		{"bad algorithm", "mfa/method/totp", map[string]any{"issuer": "a", "algorithm": "MD5"}, "unrecognized algorithm"},
+		{"bad digits", "mfa/method/totp", map[string]any{"issuer": "a", "digits": 7}, "digits can only be 6 or 8"},
+		{"bad period", "mfa/method/totp", map[string]any{"issuer": "a", "period": 0}, "period must be greater than zero"},
+		{"bad skew", "mfa/method/totp", map[string]any{"issuer": "a", "skew": 2}, "skew must be 0 or 1"},
+		{"bad key size", "mfa/method/totp", map[string]any{"issuer": "a", "key_size": 0}, "key_size must be greater than zero"},
+		{"negative attempts", "mfa/method/totp", map[string]any{"issuer": "a", "max_validation_attempts": -1}, "max_validation_attempts must be greater than zero"},
+		{"self enrollment", "mfa/method/totp", map[string]any{"issuer": "a", "enable_self_enrollment": true}, "enable_self_enrollment is an enterprise only feature"},
+		{"name of another", "mfa/method/totp/" + id, map[string]any{"issuer": "a", "method_name": "second"}, "a login MFA method configuration with the method name second already exists"},
+		{"okta org", "mfa/method/okta", map[string]any{"api_token": "t"}, "org_name must be set"},
+		{"okta token", "mfa/method/okta", map[string]any{"org_name": "o"}, "api_token must be set"},
+		{"duo secret", "mfa/method/duo", map[string]any{"integration_key": "i", "api_hostname": "h"}, "secret_key is empty"},
+		{"duo ikey", "mfa/method/duo", map[string]any{"secret_key": "s", "api_hostname": "h"}, "integration_key is empty"},
+		{"duo host", "mfa/method/duo", map[string]any{"secret_key": "s", "integration_key": "i"}, "api_hostname is empty"},
+		{"ping empty", "mfa/method/pingid", map[string]any{}, "settings_file_base64 is empty"},
+		{"ping base64", "mfa/method/pingid", map[string]any{"settings_file_base64": "a*b="}, "illegal base64 data at input byte 1"},
+		{"ping line", "mfa/method/pingid", map[string]any{"settings_file_base64": base64.StdEncoding.EncodeToString([]byte("novalue"))}, `pingid settings file contains a non-empty non-comment line that is not in key=value format: "novalue"`},
+		{"ping bool", "mfa/method/pingid", map[string]any{"settings_file_base64": base64.StdEncoding.EncodeToString([]byte("use_signature=maybe"))}, "error parsing use_signature value in pingid settings file"},
+		{"ping key", "mfa/method/pingid", map[string]any{"settings_file_base64": base64.StdEncoding.EncodeToString([]byte("colour=blue"))}, `unknown key "colour" in pingid settings file`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := snapshot(b)
+			r := b.Write(c.path, c.data)
+			require.Equal(t, http.StatusBadRequest, r.Status)
+			require.Equal(t, c.msg, r.ErrorText())
+			require.Equal(t, before, snapshot(b))
+		})
+	}
+	require.Equal(t, http.StatusNotFound, b.Read("mfa/method/totp/NOT-A-UUID").Status, "ids are lowercase UUIDs")
+}
+
+func TestMFAProviderMethodsHideSecrets(t *testing.T) {
+	b := newBackend(t)
+	okta := createMethod(t, b, "okta", map[string]any{"org_name": "acme", "api_token": "secret-token", "username_format": "{{identity.entity.name}}@acme.test"})
+	require.Equal(t, map[string]any{"type": "okta", "id": okta, "name": "", "namespace_id": "root", "namespace_path": "",
+		"org_name": "acme", "base_url": "okta.com", "mount_accessor": "", "username_format": "{{identity.entity.name}}@acme.test"}, b.Read("mfa/method/"+okta).Data())
+	require.Equal(t, http.StatusNoContent, b.Write("mfa/method/okta/"+okta, map[string]any{"org_name": "acme", "api_token": "t", "production": false}).Status)
+	d := b.Read("mfa/method/" + okta).Data()
+	require.Equal(t, false, d["production"])
+	require.NotContains(t, d, "base_url")
+
+	duo := createMethod(t, b, "duo", map[string]any{"secret_key": "sk", "integration_key": "ik", "api_hostname": "api-1.duo.test", "push_info": "from=vault", "use_passcode": true})
+	require.Equal(t, map[string]any{"type": "duo", "id": duo, "name": "", "namespace_id": "root", "namespace_path": "",
+		"api_hostname": "api-1.duo.test", "pushinfo": "from=vault", "use_passcode": true, "mount_accessor": "", "username_format": ""}, b.Read("mfa/method/"+duo).Data())
+
+	ping := fakeproviders.NewFakePingID([]byte("0123456789abcdef0123456789abcdef"), "acme-org", "ping-token")
+	defer ping.Close()
+	pid := createMethod(t, b, "pingid", map[string]any{"settings_file_base64": ping.SettingsFile()})
+	d = b.Read("mfa/method/" + pid).Data()
+	require.Equal(t, ping.URL+"/pingid", d["idp_url"])
+	require.Equal(t, "acme-org", d["org_alias"])
+	require.Equal(t, true, d["use_signature"])
+	require.NotContains(t, d, "username_format")
+
+	all := b.List("mfa/method/")
+	require.Len(t, all.Data()["keys"], 3)
+	for _, info := range all.Data()["key_info"].(map[string]any) {
+		for _, secret := range []string{"api_token", "secret_key", "integration_key", "token", "use_base64_key"} {
+			require.NotContains(t, info, secret)
+		}
+	}
+}
+
+func TestMFALoginEnforcement(t *testing.T) {
+	b := newBackend(t)
+	m := createMethod(t, b, "totp", map[string]any{"issuer": "Acme"})
+	e := createEntity(t, b, nil)
+	g := createGroup(t, b, map[string]any{"name": "g", "member_entity_ids": e})
+	cases := []struct {
+		name string
+		data map[string]any
+		msg  string
+	}{
+		{"no methods", map[string]any{"auth_method_types": []string{"userpass"}}, "missing method ids"},
+		{"unknown method", map[string]any{"mfa_method_ids": []string{"nope"}, "auth_method_types": []string{"userpass"}}, "one of the provided method ids doesn't exist"},
+		{"bad accessor", map[string]any{"mfa_method_ids": []string{m}, "auth_method_accessors": []string{"nope"}}, "one of the auth method accessors provided is invalid"},
+		{"bad type", map[string]any{"mfa_method_ids": []string{m}, "auth_method_types": []string{"User Pass"}}, "one of the auth method types provided is invalid"},
+		{"unknown group", map[string]any{"mfa_method_ids": []string{m}, "identity_group_ids": []string{"nope"}}, "one of the provided group ids doesn't exist"},
+		{"unknown entity", map[string]any{"mfa_method_ids": []string{m}, "identity_entity_ids": []string{"nope"}}, "one of the provided entity ids doesn't exist"},
+		{"no selector", map[string]any{"mfa_method_ids": []string{m}}, "One of auth_method_accessors, auth_method_types, identity_group_ids, identity_entity_ids must be specified"},
+	}
+	for _, c := range cases {
+		r := b.Write("mfa/login-enforcement/e1", c.data)
+		require.Equal(t, http.StatusBadRequest, r.Status, c.name)
+		require.Equal(t, c.msg, r.ErrorText(), c.name)
+	}
+	require.Equal(t, http.StatusNotFound, b.Read("mfa/login-enforcement/e1").Status)
+
+	require.Equal(t, http.StatusNoContent, b.Write("mfa/login-enforcement/e1", map[string]any{"mfa_method_ids": []string{m}, "identity_group_ids": []string{g}}).Status)
+	r := b.Read("mfa/login-enforcement/e1")
+	validSchema(t, b, r)
+	require.Equal(t, []string{g}, r.Data()["identity_group_ids"])
+	require.Equal(t, []string{}, r.Data()["auth_method_types"])
+	// Selectors not given keep their value; one must still be given.
+	require.Equal(t, http.StatusNoContent, b.Write("mfa/login-enforcement/e1", map[string]any{"mfa_method_ids": []string{m}, "auth_method_accessors": []string{userpass}}).Status)
+	require.Equal(t, []string{g}, b.Read("mfa/login-enforcement/e1").Data()["identity_group_ids"])
+	require.Equal(t, []string{"e1"}, b.List("mfa/login-enforcement/").Data()["keys"])
+
+	ev := b.Write("mfa/evaluate", map[string]any{"entity_id": e, "mount_type": "ldap"})
+	require.Equal(t, []string{"e1"}, ev.Data()["enforcements"], "through the group")
+	require.Equal(t, []string{m}, ev.Data()["mfa_method_ids"])
+	require.Equal(t, []string{}, b.Write("mfa/evaluate", map[string]any{"mount_type": "ldap"}).Data()["enforcements"])
+	require.Equal(t, []string{"e1"}, b.Write("mfa/evaluate", map[string]any{"mount_accessor": userpass}).Data()["enforcements"])
+
+	r = b.Delete("mfa/method/totp/" + m)
+	require.Equal(t, http.StatusBadRequest, r.Status)
+	require.True(t, strings.HasPrefix(r.ErrorText(), "methodID is still used by an enforcement configuration with ID: "))
+	require.Equal(t, http.StatusNoContent, b.Delete("mfa/login-enforcement/e1").Status)
+	require.Equal(t, http.StatusNoContent, b.Delete("mfa/method/totp/"+m).Status)
+}
+
+func TestTOTPGenerateAndAdminPaths(t *testing.T) {
+	b, entityID := oidcBackend(t) // alice, the caller
+	m := createMethod(t, b, "totp", map[string]any{"issuer": "Acme", "method_name": "acme", "qr_size": 120})
+	gen := func(data map[string]any) testutil.Result {
+		return b.Handle(&logical.Request{Operation: logical.UpdateOperation, Path: "mfa/method/totp/generate", Data: data, EntityID: "vault-entity"})
+	}
+	r := gen(map[string]any{"method_id": m})
+	require.Equal(t, http.StatusOK, r.Status, r.ErrorText())
+	validSchema(t, b, r)
+	require.Contains(t, r.Data()["url"], "otpauth://totp/Acme:"+entityID+"?")
+	raw, err := base64.StdEncoding.DecodeString(r.Data()["barcode"].(string))
+	require.NoError(t, err)
+	img, err := png.Decode(bytes.NewReader(raw))
+	require.NoError(t, err)
+	require.Equal(t, 120, img.Bounds().Dx())
+
+	r = gen(map[string]any{"method_id": m})
+	require.Equal(t, http.StatusOK, r.Status)
+	require.Equal(t, []string{`Entity already has a secret for MFA method "acme"`}, r.Resp.Warnings)
+	require.Nil(t, r.Resp.Data)
+
+	for _, c := range []struct {
+		path string
+		data map[string]any
+		msg  string
+	}{
+		{"mfa/method/totp/generate", map[string]any{}, "missing method ID"},
+		{"mfa/method/totp/admin-generate", map[string]any{"method_id": m}, "missing entityID"},
+		{"mfa/method/totp/admin-generate", map[string]any{"method_id": "nope", "entity_id": entityID}, `configuration for method ID "nope" does not exist`},
+		{"mfa/method/totp/admin-generate", map[string]any{"method_id": m, "entity_id": "nope"}, "invalid entity ID"},
+		{"mfa/method/totp/admin-destroy", map[string]any{"method_id": m}, "missing entity ID"},
+		{"mfa/method/totp/admin-destroy", map[string]any{"entity_id": entityID}, "missing method ID"},
+	} {
+		r := b.Write(c.path, c.data)
+		require.Equal(t, http.StatusBadRequest, r.Status, c.path)
+		require.Equal(t, c.msg, r.ErrorText(), c.path)
+	}
+	duo := createMethod(t, b, "duo", map[string]any{"secret_key": "s", "integration_key": "i", "api_hostname": "h"})
+	require.Equal(t, `generate not available for MFA type "duo"`, b.Write("mfa/method/totp/admin-generate", map[string]any{"method_id": duo, "entity_id": entityID}).ErrorText())
+	require.Equal(t, "method ID does not match TOTP type", b.Write("mfa/method/totp/admin-destroy", map[string]any{"method_id": duo, "entity_id": entityID}).ErrorText())
+	// A caller without an entity here cannot generate.
+	r = b.Handle(&logical.Request{Operation: logical.UpdateOperation, Path: "mfa/method/totp/generate", Data: map[string]any{"method_id": m}})
+	require.Equal(t, "missing entityID", r.ErrorText())
+
+	require.Equal(t, http.StatusNoContent, b.Write("mfa/method/totp/admin-destroy", map[string]any{"method_id": m, "entity_id": entityID}).Status)
+	require.Equal(t, http.StatusOK, b.Write("mfa/method/totp/admin-generate", map[string]any{"method_id": m, "entity_id": entityID}).Status, "a new secret after destroy")
+	r = b.Write("mfa/admin-validate", map[string]any{"method_id": m, "entity_id": entityID, "passcode": "000000"})
+	require.Equal(t, http.StatusForbidden, r.Status)
+}
+
+func TestMFAPushProviders(t *testing.T) {
+	b, entityID := oidcBackend(t) // entity "alice"
+	validate := func(method, passcode string) testutil.Result {
+		return b.Write("mfa/admin-validate", map[string]any{"method_id": method, "entity_id": entityID, "passcode": passcode})
+	}
+
+	duo := fakeproviders.NewFakeDuo("DIXXXXXXXX", "duo-secret")
+	defer duo.Close()
+	duo.Passcode = "123456"
+	dm := createMethod(t, b, "duo", map[string]any{"secret_key": "duo-secret", "integration_key": "DIXXXXXXXX", "api_hostname": duo.URL, "push_info": "from=vault"})
+	duo.Users["alice"] = "push-allow"
+	require.Equal(t, http.StatusOK, validate(dm, "").Status)
+	require.Equal(t, "from=vault", duo.Calls[len(duo.Calls)-1].Get("pushinfo"))
+	duo.Users["alice"] = "push-deny"
+	require.Equal(t, http.StatusForbidden, validate(dm, "").Status)
+	require.Equal(t, http.StatusOK, validate(dm, "123456").Status, "a passcode instead of a push")
+	badKey := createMethod(t, b, "duo", map[string]any{"secret_key": "wrong", "integration_key": "DIXXXXXXXX", "api_hostname": duo.URL})
+	require.Equal(t, http.StatusInternalServerError, validate(badKey, "").Status, "a refused signature is a provider failure")
+
+	okta := fakeproviders.NewFakeOkta("okta-token")
+	defer okta.Close()
+	okta.Passcode = "654321"
+	om := createMethod(t, b, "okta", map[string]any{"org_name": "acme", "api_token": "okta-token", "base_url": okta.URL, "username_format": "{{identity.entity.name}}@acme.test"})
+	okta.Users["alice@acme.test"] = "SUCCESS"
+	require.Equal(t, http.StatusOK, validate(om, "").Status)
+	require.Equal(t, 1, okta.Polls(), "the push was polled")
+	okta.Users["alice@acme.test"] = "REJECTED"
+	require.Equal(t, http.StatusForbidden, validate(om, "").Status)
+	require.Equal(t, http.StatusOK, validate(om, "654321").Status)
+
+	ping := fakeproviders.NewFakePingID([]byte("0123456789abcdef0123456789abcdef"), "acme-org", "ping-token")
+	defer ping.Close()
+	pm := createMethod(t, b, "pingid", map[string]any{"settings_file_base64": ping.SettingsFile()})
+	ping.Users["alice"] = 200
+	require.Equal(t, http.StatusOK, validate(pm, "").Status)
+	ping.Users["alice"] = 10000
+	require.Equal(t, http.StatusForbidden, validate(pm, "").Status)
+}
