@@ -1,11 +1,11 @@
 NAME    := vault-plugin-secrets-identity
-VERSION ?= 0.3.0
+VERSION ?= 0.4.0
 PKG     := github.com/vault-identity/vault-plugin-secrets-identity
 LDFLAGS := -X $(PKG)/plugin.Version=v$(VERSION)
 BIN     := bin/$(NAME)
 TESTARGS ?=
 
-.PHONY: default build dev dev-background dev-stop vault test test-unit test-integration bench fmt fmtcheck vet
+.PHONY: default build dev dev-background dev-stop vault deps test test-unit test-integration bench fmt fmtcheck vet
 
 default: build
 
@@ -15,6 +15,10 @@ build:
 # The Vault server binary, built once from tools/vault and cached.
 vault:
 	@scripts/vault.sh >/dev/null
+
+# Debian packages the tests use (oathtool).
+deps:
+	@scripts/deps.sh
 
 dev: vault build
 	VERSION=v$(VERSION) scripts/dev.sh
@@ -30,7 +34,7 @@ test: test-unit test-integration
 test-unit:
 	go test -race -count=1 $(TESTARGS) ./...
 
-test-integration: vault build
+test-integration: vault build deps
 	VAULT_BIN=$$(scripts/vault.sh) PLUGIN_BIN=$(CURDIR)/$(BIN) PLUGIN_VERSION=v$(VERSION) \
 		go test -tags integration -count=1 -timeout 20m $(TESTARGS) ./integration/...
 

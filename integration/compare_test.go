@@ -89,7 +89,11 @@ func play(t *testing.T, mnt string, steps []step) []outcome {
 			require.Equal(t, http.StatusOK, r.Status, "%s %s on %s: %v", s.method, s.path, mnt, r.Errors)
 		}
 		if s.capture != "" {
-			ids[s.capture] = r.Data["id"].(string)
+			id, _ := r.Data["id"].(string)
+			if id == "" {
+				id, _ = r.Data["method_id"].(string)
+			}
+			ids[s.capture] = id
 		}
 		if s.captureCanonical != "" {
 			ids[s.captureCanonical] = r.Data["canonical_id"].(string)
