@@ -196,6 +196,11 @@ func (s *Store) ValidateMFA(ctx context.Context, v MFAValidation) error {
 	if v.Passcode == "" && v.RecoveryCode == "" && m.Type == MFATOTP {
 		return userErrorf("MFA credentials not supplied")
 	}
+	if m.Type == MFATOTP && v.RecoveryCode == "" && len(v.Passcode) != m.TOTP.Digits {
+		// Malformed: refused without counting, as Vault refuses it
+		// before its attempt counter.
+		return errTOTPFailed
+	}
 	return s.locked(func() []string { return []string{kSecret(v.MethodID, v.EntityID)} }, func() error {
 		sec, err := s.readSecret(ctx, v.MethodID, v.EntityID)
 		if err != nil {
@@ -243,9 +248,6 @@ func (s *Store) checkCredentials(ctx context.Context, m *MFAMethod, sec *entityS
 		return s.verifyWithProvider(ctx, m, v.EntityID, v.Passcode)
 	}
 	t := m.TOTP
-	if len(v.Passcode) != t.Digits {
-		return false, nil
-	}
 	step, ok := matchTOTP(sec.Key, v.Passcode, s.now(), t)
 	if !ok || step <= sec.LastStep {
 		return false, nil
