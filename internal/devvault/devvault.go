@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/api"
@@ -157,6 +158,28 @@ func (s *Server) Enable(ctx context.Context, path string) error {
 			PluginVersion:             s.opts.PluginVersion,
 		},
 	})
+}
+
+// PluginPIDs returns the process ids of the plugin processes this server
+// runs, found by their executable path under the server's plugin directory.
+func (s *Server) PluginPIDs() []int {
+	want := filepath.Join(s.dir, "plugins", PluginName)
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		if exe, _, _ := strings.Cut(string(cmd), "\x00"); exe == want {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
 
 // LogPath is the server's log file.
