@@ -1,0 +1,208 @@
+package devvault
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// Cluster is three Vault servers with integrated (Raft) storage on
+// loopback, initialized, unsealed and joined, with the plugin registered.
+type Cluster struct {
+	Nodes []*Node
+	Token string
+	dir   string
+	opts  Options
+}
+
+// Node is one server of a Cluster.
+type Node struct {
+	Addr string
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// StartCluster starts a three-node cluster.
+func StartCluster(ctx context.Context, o Options) (*Cluster, error) {
+	dir, err := os.MkdirTemp("", "identity-cluster-")
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{dir: dir, opts: o}
+	if err := c.start(ctx); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Cluster) start(ctx context.Context) error {
+	pluginDir := filepath.Join(c.dir, "plugins")
+	if err := os.MkdirAll(pluginDir, 0o755); err != nil {
+		return err
+	}
+	sum, err := copyFile(c.opts.PluginBin, filepath.Join(pluginDir, PluginName))
+	if err != nil {
+		return err
+	}
+	for i := range 3 {
+		api, err := freePort()
+		if err != nil {
+			return err
+		}
+		cluster, err := freePort()
+		if err != nil {
+			return err
+		}
+		n := &Node{Addr: "http://127.0.0.1:" + strconv.Itoa(api), done: make(chan error, 1)}
+		raftDir := filepath.Join(c.dir, fmt.Sprintf("raft%d", i))
+		if err := os.MkdirAll(raftDir, 0o700); err != nil {
+			return err
+		}
+		config := fmt.Sprintf(`storage "raft" {
+  path    = %q
+  node_id = "node%d"
+}
+listener "tcp" {
+  address         = "127.0.0.1:%d"
+  cluster_address = "127.0.0.1:%d"
+  tls_disable     = true
+}
+api_addr         = %q
+cluster_addr     = "https://127.0.0.1:%d"
+plugin_directory = %q
+disable_mlock    = true
+`, raftDir, i, api, cluster, n.Addr, cluster, pluginDir)
+		cfgPath := filepath.Join(c.dir, fmt.Sprintf("node%d.hcl", i))
+		if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
+			return err
+		}
+		logFile, err := os.Create(filepath.Join(c.dir, fmt.Sprintf("node%d.log", i)))
+		if err != nil {
+			return err
+		}
+		n.cmd = exec.Command(c.opts.VaultBin, "server", "-config="+cfgPath)
+		n.cmd.Stdout, n.cmd.Stderr = logFile, logFile
+		if err := n.cmd.Start(); err != nil {
+			return err
+		}
+		go func() { n.done <- n.cmd.Wait(); logFile.Close() }()
+		c.Nodes = append(c.Nodes, n)
+	}
+	hc := http.DefaultClient
+	for _, n := range c.Nodes {
+		if err := poll(ctx, func() bool {
+			r, err := Do(ctx, hc, n.Addr, "", "GET", "sys/seal-status", nil)
+			return err == nil && r.Status == http.StatusOK
+		}); err != nil {
+			return fmt.Errorf("node %s did not answer: %w (logs in %s)", n.Addr, err, c.dir)
+		}
+	}
+	init, err := Do(ctx, hc, c.Nodes[0].Addr, "", "PUT", "sys/init", map[string]any{"secret_shares": 1, "secret_threshold": 1})
+	if err != nil || init.Status != http.StatusOK {
+		return fmt.Errorf("init: %v %d %v", err, init.Status, init.Errors)
+	}
+	key := init.Body["keys_base64"].([]any)[0].(string)
+	c.Token = init.Body["root_token"].(string)
+	unseal := func(n *Node) error {
+		r, err := Do(ctx, hc, n.Addr, "", "PUT", "sys/unseal", map[string]any{"key": key})
+		if err != nil || r.Status != http.StatusOK {
+			return fmt.Errorf("unseal %s: %v %d %v", n.Addr, err, r.Status, r.Errors)
+		}
+		return nil
+	}
+	if err := unseal(c.Nodes[0]); err != nil {
+		return err
+	}
+	if _, err := c.WaitLeader(ctx); err != nil {
+		return err
+	}
+	for _, n := range c.Nodes[1:] {
+		r, err := Do(ctx, hc, n.Addr, "", "PUT", "sys/storage/raft/join", map[string]any{"leader_api_addr": c.Nodes[0].Addr})
+		if err != nil || r.Status != http.StatusOK {
+			return fmt.Errorf("join %s: %v %d %v", n.Addr, err, r.Status, r.Errors)
+		}
+		if err := unseal(n); err != nil {
+			return err
+		}
+	}
+	// Every node is a voter once it has caught up.
+	if err := poll(ctx, func() bool {
+		r, err := Do(ctx, hc, c.Nodes[0].Addr, c.Token, "GET", "sys/storage/raft/configuration", nil)
+		if err != nil || r.Status != http.StatusOK {
+			return false
+		}
+		servers, _ := r.Data["config"].(map[string]any)["servers"].([]any)
+		voters := 0
+		for _, s := range servers {
+			if s.(map[string]any)["voter"] == true {
+				voters++
+			}
+		}
+		return voters == 3
+	}); err != nil {
+		return fmt.Errorf("raft peers: %w", err)
+	}
+	r, err := Do(ctx, hc, c.Nodes[0].Addr, c.Token, "PUT", "sys/plugins/catalog/secret/"+PluginName,
+		map[string]any{"sha256": sum, "command": PluginName, "version": c.opts.PluginVersion})
+	if err != nil || r.Status >= 300 {
+		return fmt.Errorf("register: %v %d %v", err, r.Status, r.Errors)
+	}
+	return nil
+}
+
+// WaitLeader waits until a node reports itself active and returns it.
+func (c *Cluster) WaitLeader(ctx context.Context) (*Node, error) {
+	var leader *Node
+	err := poll(ctx, func() bool {
+		for _, n := range c.Nodes {
+			r, err := Do(ctx, http.DefaultClient, n.Addr, "", "GET", "sys/health", nil)
+			if err == nil && r.Status == http.StatusOK {
+				leader = n
+				return true
+			}
+		}
+		return false
+	})
+	return leader, err
+}
+
+// Stop ends the servers this cluster started and removes their files.
+func (c *Cluster) Stop() {
+	for _, n := range c.Nodes {
+		if n.cmd != nil && n.cmd.Process != nil {
+			_ = n.cmd.Process.Signal(os.Interrupt)
+			select {
+			case <-n.done:
+			case <-time.After(15 * time.Second):
+				_ = n.cmd.Process.Kill()
+				<-n.done
+			}
+		}
+	}
+	if os.Getenv("KEEP_VAULT_DIR") == "" {
+		_ = os.RemoveAll(c.dir)
+	}
+}
+
+// Dir holds the nodes' configuration and logs.
+func (c *Cluster) Dir() string { return c.dir }
+
+func poll(ctx context.Context, ready func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	for !ready() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
