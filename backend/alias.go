@@ -320,13 +320,20 @@ func (s *Store) AliasByID(ctx context.Context, id string) (*Alias, error) {
 	return a, nil
 }
 
-// Aliases returns every entity alias in ascending id order.
-func (s *Store) Aliases(ctx context.Context) ([]*Alias, error) {
+// Aliases returns a page of the entity aliases in ascending id order.
+func (s *Store) Aliases(ctx context.Context, p Page) ([]*Alias, error) {
+	if err := p.check(); err != nil {
+		return nil, err
+	}
 	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
 	var out []*Alias
-	s.idx.read(func() { out = s.idx.sortedAliases() })
+	s.idx.read(func() {
+		for _, id := range page(s.idx.aliasOrder, p) {
+			out = append(out, s.idx.aliases[id])
+		}
+	})
 	return out, nil
 }
 

@@ -248,16 +248,33 @@ func (x *index) entityView(e *Entity) *EntityView {
 	return &EntityView{Entity: e, Aliases: x.aliasesOf(e.ID), DirectGroupIDs: direct, InheritedGroupIDs: inherited}
 }
 
-// Entities returns every entity in ascending id order, each with its
-// aliases (and no group ids).
-func (s *Store) Entities(ctx context.Context) ([]*EntityView, error) {
+// Page selects part of a list: the objects whose ids follow After (from the
+// start when ""), at most Limit of them (all when Limit <= 0).
+type Page struct {
+	After string
+	Limit int
+}
+
+func (p Page) check() error {
+	if p.Limit < 0 {
+		return userErrorf("limit must not be negative")
+	}
+	return nil
+}
+
+// Entities returns a page of the entities in ascending id order, each with
+// its aliases (and no group ids).
+func (s *Store) Entities(ctx context.Context, p Page) ([]*EntityView, error) {
+	if err := p.check(); err != nil {
+		return nil, err
+	}
 	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
 	var out []*EntityView
 	s.idx.read(func() {
-		for _, e := range s.idx.sortedEntities() {
-			out = append(out, &EntityView{Entity: e, Aliases: s.idx.aliasesOf(e.ID)})
+		for _, id := range page(s.idx.entityOrder, p) {
+			out = append(out, &EntityView{Entity: s.idx.entities[id], Aliases: s.idx.aliasesOf(id)})
 		}
 	})
 	return out, nil

@@ -386,13 +386,20 @@ func (s *Store) Group(ctx context.Context, sel GroupSelector) (*GroupView, error
 	return v, nil
 }
 
-// Groups returns every group in ascending id order.
-func (s *Store) Groups(ctx context.Context) ([]*Group, error) {
+// Groups returns a page of the groups in ascending id order.
+func (s *Store) Groups(ctx context.Context, p Page) ([]*Group, error) {
+	if err := p.check(); err != nil {
+		return nil, err
+	}
 	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
 	var out []*Group
-	s.idx.read(func() { out = s.idx.sortedGroups() })
+	s.idx.read(func() {
+		for _, id := range page(s.idx.groupOrder, p) {
+			out = append(out, s.idx.groups[id])
+		}
+	})
 	return out, nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/google/btree"
 )
 
 // index is the in-memory view of the whole store, rebuilt from storage at
@@ -15,6 +17,9 @@ import (
 // at one instant. Objects in it are never modified; writers swap in copies.
 type index struct {
 	mu sync.RWMutex
+
+	// Ids in ascending order, for lists and their pages without sorting.
+	entityOrder, aliasOrder, groupOrder *btree.BTreeG[string]
 
 	entities    map[string]*Entity
 	entityNames map[string]*Entity // lower(name)
@@ -33,6 +38,9 @@ type index struct {
 
 func newIndex() *index {
 	return &index{
+		entityOrder:       btree.NewOrderedG[string](32),
+		aliasOrder:        btree.NewOrderedG[string](32),
+		groupOrder:        btree.NewOrderedG[string](32),
 		entities:          map[string]*Entity{},
 		entityNames:       map[string]*Entity{},
 		aliases:           map[string]*Alias{},
@@ -74,6 +82,7 @@ func (x *index) putEntity(e *Entity) {
 		}
 	}
 	x.entities[e.ID] = e
+	x.entityOrder.ReplaceOrInsert(e.ID)
 	x.entityNames[strings.ToLower(e.Name)] = e
 }
 
@@ -82,6 +91,7 @@ func (x *index) putEntity(e *Entity) {
 // other is returned.
 func (x *index) addLoadedEntity(e *Entity) (shadowed *Entity) {
 	x.entities[e.ID] = e
+	x.entityOrder.ReplaceOrInsert(e.ID)
 	key := strings.ToLower(e.Name)
 	cur := x.entityNames[key]
 	if cur != nil && olderFirst(cur.CreationTime, cur.ID, e.CreationTime, e.ID) {
@@ -97,17 +107,22 @@ func (x *index) deleteEntity(id string) {
 		return
 	}
 	delete(x.entities, id)
+	x.entityOrder.Delete(id)
 	if key := strings.ToLower(e.Name); x.entityNames[key] == e {
 		delete(x.entityNames, key)
 	}
 }
 
-func (x *index) sortedEntities() []*Entity {
-	out := make([]*Entity, 0, len(x.entities))
-	for _, e := range x.entities {
-		out = append(out, e)
-	}
-	slices.SortFunc(out, func(a, b *Entity) int { return strings.Compare(a.ID, b.ID) })
+// page returns, in ascending order, the ids of order after p.After (from
+// the start when ""), at most p.Limit of them (all when <= 0).
+func page(order *btree.BTreeG[string], p Page) []string {
+	var out []string
+	order.AscendGreaterOrEqual(p.After, func(id string) bool {
+		if id != p.After {
+			out = append(out, id)
+		}
+		return p.Limit <= 0 || len(out) < p.Limit
+	})
 	return out
 }
 
@@ -116,6 +131,7 @@ func (x *index) sortedEntities() []*Entity {
 func (x *index) putAlias(a *Alias) {
 	x.deleteAlias(a.ID)
 	x.aliases[a.ID] = a
+	x.aliasOrder.ReplaceOrInsert(a.ID)
 	x.aliasFactors[factorKey(a.MountAccessor, a.Name)] = a
 	x.entityAliases[a.CanonicalID] = append(x.entityAliases[a.CanonicalID], a)
 }
@@ -126,6 +142,7 @@ func (x *index) deleteAlias(id string) {
 		return
 	}
 	delete(x.aliases, id)
+	x.aliasOrder.Delete(id)
 	if key := factorKey(a.MountAccessor, a.Name); x.aliasFactors[key] == a {
 		delete(x.aliasFactors, key)
 	}
@@ -144,15 +161,6 @@ func (x *index) aliasesOf(entityID string) []*Alias {
 		return cmp.Or(a.CreationTime.Compare(b.CreationTime), strings.Compare(a.ID, b.ID))
 	})
 	return list
-}
-
-func (x *index) sortedAliases() []*Alias {
-	out := make([]*Alias, 0, len(x.aliases))
-	for _, a := range x.aliases {
-		out = append(out, a)
-	}
-	slices.SortFunc(out, func(a, b *Alias) int { return strings.Compare(a.ID, b.ID) })
-	return out
 }
 
 // olderFirst reports whether (t1, id1) sorts before (t2, id2).
@@ -189,6 +197,7 @@ func (x *index) putGroup(g *Group) {
 		x.groupChildren[p] = append(x.groupChildren[p], g.ID)
 	}
 	x.groups[g.ID] = g
+	x.groupOrder.ReplaceOrInsert(g.ID)
 	x.groupNames[strings.ToLower(g.Name)] = g
 	if g.Alias != nil {
 		x.groupAliases[g.Alias.ID] = g
@@ -237,15 +246,7 @@ func (x *index) deleteGroup(id string) {
 		delete(x.groupNames, key)
 	}
 	delete(x.groups, id)
-}
-
-func (x *index) sortedGroups() []*Group {
-	out := make([]*Group, 0, len(x.groups))
-	for _, g := range x.groups {
-		out = append(out, g)
-	}
-	slices.SortFunc(out, func(a, b *Group) int { return strings.Compare(a.ID, b.ID) })
-	return out
+	x.groupOrder.Delete(id)
 }
 
 // childrenOf returns the ids of the groups that name id as a parent, sorted.

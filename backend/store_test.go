@@ -155,7 +155,7 @@ func TestConcurrentWritersKeepInvariants(t *testing.T) {
 	}
 	wg.Wait()
 
-	all, err := st.Entities(ctx)
+	all, err := st.Entities(ctx, Page{})
 	require.NoError(t, err)
 	seen := map[string]string{}
 	for _, e := range all {
@@ -170,7 +170,7 @@ func TestConcurrentWritersKeepInvariants(t *testing.T) {
 
 	// Storage holds exactly what the index holds.
 	reloaded := newTestStore(t, s)
-	again, err := reloaded.Entities(ctx)
+	again, err := reloaded.Entities(ctx, Page{})
 	require.NoError(t, err)
 	require.Equal(t, len(all), len(again))
 	for i := range all {

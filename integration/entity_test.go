@@ -5,6 +5,7 @@ package integration
 import (
 	"fmt"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -157,4 +158,19 @@ func TestConcurrentCreatesKeepNamesUnique(t *testing.T) {
 	}
 	require.Equal(t, http.StatusNoContent, do(t, "POST", mount2+"/entity/batch-delete", map[string]any{"entity_ids": ids}).Status)
 	require.Equal(t, http.StatusNotFound, do(t, "LIST", mount2+"/entity/id", nil).Status)
+}
+
+func TestListPagesThroughVault(t *testing.T) {
+	var ids []string
+	for i := range 5 {
+		r := do(t, "POST", mount2+"/entity", map[string]any{"name": fmt.Sprintf("page-%d", i)})
+		ids = append(ids, r.Data["id"].(string))
+	}
+	t.Cleanup(func() { do(t, "POST", mount2+"/entity/batch-delete", map[string]any{"entity_ids": ids}) })
+	sort.Strings(ids)
+	first := do(t, "GET", mount2+"/entity/id?list=true&limit=2", nil)
+	require.Equal(t, http.StatusOK, first.Status, first.Errors)
+	require.Equal(t, []any{ids[0], ids[1]}, first.Data["keys"])
+	rest := do(t, "GET", mount2+"/entity/id?list=true&after="+ids[1], nil)
+	require.Equal(t, []any{ids[2], ids[3], ids[4]}, rest.Data["keys"])
 }

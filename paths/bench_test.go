@@ -71,3 +71,19 @@ func BenchmarkEntityRead(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEntityList lists the ids (with key_info) of a store holding n
+// entities.
+func BenchmarkEntityList(b *testing.B) {
+	for _, n := range []int{10_000} {
+		be, _ := populated(b, n)
+		b.Run(fmt.Sprintf("entities=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if r := be.List("entity/id/"); r.Status != http.StatusOK {
+					b.Fatalf("list: %d", r.Status)
+				}
+			}
+		})
+	}
+}

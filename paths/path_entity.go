@@ -173,9 +173,9 @@ func entityPaths(s *backend.Store) []*framework.Path {
 		listPath("entity/name/?$", framework.DisplayAttributes{OperationPrefix: entityPrefix, OperationSuffix: "by-name"}, h.listByName,
 			"List entity names.",
 			"List all entity names.", entityListHelp),
-		listPath("entity/id/?$", framework.DisplayAttributes{OperationPrefix: entityPrefix, OperationSuffix: "by-id"}, h.listByID,
+		paged(listPath("entity/id/?$", framework.DisplayAttributes{OperationPrefix: entityPrefix, OperationSuffix: "by-id"}, h.listByID,
 			"List entity ids.",
-			"List all entity ids.", entityListHelp),
+			"List all entity ids.", entityListHelp)),
 	}
 }
 
@@ -268,18 +268,18 @@ func (h *entityHandler) merge(ctx context.Context, req *logical.Request, d *fram
 	return nil, nil
 }
 
-func (h *entityHandler) listByID(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	return h.list(ctx, req, func(e *backend.EntityView) string { return e.ID })
+func (h *entityHandler) listByID(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	return h.list(ctx, req, pageOf(d), func(e *backend.EntityView) string { return e.ID })
 }
 
-func (h *entityHandler) listByName(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	return h.list(ctx, req, func(e *backend.EntityView) string { return e.Name })
+func (h *entityHandler) listByName(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	return h.list(ctx, req, backend.Page{}, func(e *backend.EntityView) string { return e.Name })
 }
 
 // list answers both entity lists: keys are ids or names, key_info is keyed
 // by id in both, and the order is ascending id, as in Vault.
-func (h *entityHandler) list(ctx context.Context, req *logical.Request, key func(*backend.EntityView) string) (*logical.Response, error) {
-	entities, err := h.store.Entities(ctx)
+func (h *entityHandler) list(ctx context.Context, req *logical.Request, p backend.Page, key func(*backend.EntityView) string) (*logical.Response, error) {
+	entities, err := h.store.Entities(ctx, p)
 	if err != nil {
 		return respondErr(req, err)
 	}

@@ -110,9 +110,9 @@ func (h *entityAliasHandler) aliasFamily(prefix, suffix string, custom bool) []*
 			HelpSynopsis:    "Update, read or delete an alias ID.",
 			HelpDescription: entityAliasIDHelp,
 		},
-		listPath(prefix+"/id/?$", framework.DisplayAttributes{OperationPrefix: entityPrefix, OperationSuffix: suffix + "es-by-id"}, h.list,
+		paged(listPath(prefix+"/id/?$", framework.DisplayAttributes{OperationPrefix: entityPrefix, OperationSuffix: suffix + "es-by-id"}, h.list,
 			"List entity alias ids.",
-			"List all the alias IDs.", "Lists entity alias ids in ascending order, with each alias's name, entity, mount and custom metadata in key_info."),
+			"List all the alias IDs.", "Lists entity alias ids in ascending order, with each alias's name, entity, mount and custom metadata in key_info.")),
 	}
 }
 
@@ -193,8 +193,8 @@ func (h *entityAliasHandler) delete(ctx context.Context, req *logical.Request, d
 	return done(req, h.store.DeleteAlias(ctx, id))
 }
 
-func (h *entityAliasHandler) list(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	aliases, err := h.store.Aliases(ctx)
+func (h *entityAliasHandler) list(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	aliases, err := h.store.Aliases(ctx, pageOf(d))
 	if err != nil {
 		return respondErr(req, err)
 	}

@@ -357,3 +357,32 @@ func TestEntityCheckAndSet(t *testing.T) {
 	require.Equal(t, uint64(2), d["modify_index"])
 	require.Equal(t, http.StatusNoContent, b.Write("entity/id/"+id, map[string]any{"policies": "q"}).Status, "without cas the write is unconditional")
 }
+
+func TestIDListsPage(t *testing.T) {
+	b := newBackend(t)
+	for range 7 {
+		createEntity(t, b, nil)
+	}
+	all := b.List("entity/id/").Data()["keys"].([]string)
+	var got []string
+	after := ""
+	for {
+		r := b.Do(logical.ListOperation, "entity/id/", map[string]any{"after": after, "limit": 3})
+		if r.Status == http.StatusNotFound {
+			break
+		}
+		keys := r.Data()["keys"].([]string)
+		require.LessOrEqual(t, len(keys), 3)
+		require.Len(t, r.Data()["key_info"], len(keys))
+		got = append(got, keys...)
+		after = keys[len(keys)-1]
+	}
+	require.Equal(t, all, got)
+	r := b.Do(logical.ListOperation, "entity/id/", map[string]any{"after": all[5]})
+	require.Equal(t, all[6:], r.Data()["keys"])
+	for _, path := range []string{"entity/id/", "entity-alias/id/", "group/id/"} {
+		r = b.Do(logical.ListOperation, path, map[string]any{"limit": -1})
+		require.Equal(t, http.StatusBadRequest, r.Status, path)
+		require.Equal(t, "limit must not be negative", r.ErrorText(), path)
+	}
+}

@@ -130,9 +130,9 @@ func groupPaths(s *backend.Store) []*framework.Path {
 			HelpSynopsis:    "Update or delete an existing group using its ID.",
 			HelpDescription: groupHelp,
 		},
-		listPath("group/id/?$", framework.DisplayAttributes{OperationPrefix: groupPrefix, OperationSuffix: "by-id"}, h.listByID,
+		paged(listPath("group/id/?$", framework.DisplayAttributes{OperationPrefix: groupPrefix, OperationSuffix: "by-id"}, h.listByID,
 			"List group ids.",
-			"List all the group IDs.", groupListHelp),
+			"List all the group IDs.", groupListHelp)),
 		{
 			Pattern:      "group/name/(?P<name>.+)",
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: groupPrefix, OperationSuffix: "by-name"},
@@ -249,16 +249,16 @@ func (h *groupHandler) deleteByName(ctx context.Context, req *logical.Request, d
 	return done(req, h.store.DeleteGroup(ctx, name, true))
 }
 
-func (h *groupHandler) listByID(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	return h.list(ctx, req, func(g *backend.Group) string { return g.ID })
+func (h *groupHandler) listByID(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	return h.list(ctx, req, pageOf(d), func(g *backend.Group) string { return g.ID })
 }
 
-func (h *groupHandler) listByName(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	return h.list(ctx, req, func(g *backend.Group) string { return g.Name })
+func (h *groupHandler) listByName(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	return h.list(ctx, req, backend.Page{}, func(g *backend.Group) string { return g.Name })
 }
 
-func (h *groupHandler) list(ctx context.Context, req *logical.Request, key func(*backend.Group) string) (*logical.Response, error) {
-	groups, err := h.store.Groups(ctx)
+func (h *groupHandler) list(ctx context.Context, req *logical.Request, p backend.Page, key func(*backend.Group) string) (*logical.Response, error) {
+	groups, err := h.store.Groups(ctx, p)
 	if err != nil {
 		return respondErr(req, err)
 	}

@@ -168,3 +168,29 @@ func listPath(pattern string, attrs framework.DisplayAttributes, fn framework.Op
 		HelpDescription: help,
 	}
 }
+
+// paged lets a list of ids be read in pages.
+func paged(p *framework.Path) *framework.Path {
+	p.Fields = pageFields
+	p.HelpDescription += " Pages: LIST with after=<last id of the previous page> and limit=<n>."
+	return p
+}
+
+// pageFields page through a long id list (not in Vault's built-in engine):
+// LIST <path>?after=<last id seen>&limit=<n>.
+var pageFields = map[string]*framework.FieldSchema{
+	"after": {Type: framework.TypeString, Query: true, Description: "List only the ids that sort after this one (the last id of the previous page)."},
+	"limit": {Type: framework.TypeInt, Query: true, Description: "List at most this many ids; all when 0."},
+}
+
+// pageOf reads the page of a list request.
+func pageOf(d *framework.FieldData) backend.Page {
+	p := backend.Page{}
+	if v, ok := d.GetOk("after"); ok {
+		p.After = v.(string)
+	}
+	if v, ok := d.GetOk("limit"); ok {
+		p.Limit = v.(int)
+	}
+	return p
+}

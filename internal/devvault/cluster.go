@@ -205,4 +205,3 @@ func poll(ctx context.Context, ready func() bool) error {
 	}
 	return nil
 }
-
