@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -96,4 +97,50 @@ func BenchmarkInheritedGroups(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkLoad starts a store over 100k entities (each with one alias and
+// realistic metadata) and 10k groups of ten members each: the work of the
+// plugin's Initialize. It reports the heap the loaded indexes keep per
+// entity (the storage's own copy is not counted).
+func BenchmarkLoad(b *testing.B) {
+	ctx := context.Background()
+	const entities, groups = 100_000, 10_000
+	st, list := benchStore(b, entities)
+	for i := range entities {
+		_, _, err := st.UpsertEntity(ctx, EntityUpdate{ID: list[i].ID, Policies: Some([]string{"default"}), Metadata: Some(map[string]string{"team": fmt.Sprintf("team-%d", i%100)})})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	for g := range groups {
+		members := make([]string, 10)
+		for k := range members {
+			members[k] = list[(g*10+k)%entities].ID
+		}
+		if _, _, err := st.UpsertGroup(ctx, GroupUpdate{Name: fmt.Sprintf("group-%d", g), MemberEntityIDs: Some(members)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	storage := st.storage
+	st = nil
+	var bytesPerEntity float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		loaded := New(Options{Storage: storage})
+		if err := loaded.Load(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if n := len(loaded.idx.entities); n != entities {
+			b.Fatalf("loaded %d entities", n)
+		}
+		bytesPerEntity = float64(after.HeapAlloc-before.HeapAlloc) / entities
+		b.StartTimer()
+	}
+	b.ReportMetric(bytesPerEntity, "heap-B/entity")
 }
