@@ -33,6 +33,7 @@ type config struct {
 	lists              int
 	tokens             int
 	algorithms         string
+	scale              int
 }
 
 func main() {
@@ -46,6 +47,7 @@ func main() {
 	flag.IntVar(&c.lists, "lists", 30, "list requests per mount")
 	flag.IntVar(&c.tokens, "tokens", 3000, "identity tokens per algorithm and mount")
 	flag.StringVar(&c.algorithms, "algorithms", "RS256,ES256,EdDSA", "signing algorithms to issue tokens with")
+	flag.IntVar(&c.scale, "scale", 0, "instead of the workload, compare create and read at 1k entities and at this many, memory per entity and start-up time")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -57,12 +59,13 @@ func main() {
 }
 
 func run(ctx context.Context, c config) error {
+	var srv *devvault.Server
 	if c.addr == "" {
 		opts, err := devvault.FromEnv()
 		if err != nil {
 			return err
 		}
-		srv, err := devvault.Start(ctx, opts)
+		srv, err = devvault.Start(ctx, opts)
 		if err != nil {
 			return err
 		}
@@ -79,35 +82,62 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 
+	prefix := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	if c.scale > 0 {
+		return runScale(ctx, b, srv, prefix)
+	}
 	fmt.Printf("identity-bench: %d clients, %d entities per mount, %d reads per op, Vault at %s\n\n",
 		c.clients, c.entities, c.reads, c.addr)
 
-	floor, err := b.measure(ctx, "floor", c.reads, func(int) call { return call{method: "GET", path: c.mount + "/info"} })
+	readFloor, err := b.measure(ctx, "read floor", c.reads, func(int) call { return call{method: "GET", path: c.mount + "/info"} })
 	if err != nil {
 		return err
 	}
-	prefix := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	// One storage put and nothing else: the cheapest plugin write.
+	writeFloor, err := b.measure(ctx, "write floor", c.entities, func(int) call {
+		return call{method: "POST", path: c.mount + "/oidc/config", body: map[string]any{"issuer": ""}}
+	})
+	if err != nil {
+		return err
+	}
 	ids := map[string][]string{}
+	groups := map[string]string{}
+	var totp *totpBench
 	ops := []op{
-		{"entity create", c.entities, func(mnt string, i int) call {
+		{name: "entity create", count: c.entities, write: true, call: func(mnt string, i int) call {
 			return call{method: "POST", path: mnt + "/entity", body: map[string]any{"name": fmt.Sprintf("%s-%d", prefix, i), "policies": "default", "metadata": map[string]string{"team": "bench"}}}
 		}},
-		{"entity read by id", c.reads, func(mnt string, _ int) call {
+		{name: "entity read by id", count: c.reads, call: func(mnt string, _ int) call {
 			l := ids[mnt]
 			return call{method: "GET", path: mnt + "/entity/id/" + l[rand.IntN(len(l))]}
 		}},
-		{"entity read by name", c.reads, func(mnt string, _ int) call {
+		{name: "entity read by name", count: c.reads, call: func(mnt string, _ int) call {
 			return call{method: "GET", path: fmt.Sprintf("%s/entity/name/%s-%d", mnt, prefix, rand.IntN(c.entities))}
 		}},
-		{"alias create (new entity)", c.entities, func(mnt string, i int) call {
+		{name: "alias create (new entity)", count: c.entities, write: true, call: func(mnt string, i int) call {
 			return call{method: "POST", path: mnt + "/entity-alias", body: map[string]any{"name": fmt.Sprintf("%s-a-%d", prefix, i), "mount_accessor": accessor}}
 		}},
-		{"alias lookup (accessor, name)", c.reads, func(mnt string, _ int) call {
+		{name: "alias lookup (accessor, name)", count: c.reads, call: func(mnt string, _ int) call {
 			return call{method: "POST", path: mnt + "/lookup/entity", body: map[string]any{"alias_name": fmt.Sprintf("%s-a-%d", prefix, rand.IntN(c.entities)), "alias_mount_accessor": accessor}}
 		}},
-		{fmt.Sprintf("entity list ids (%d)", 2*c.entities), c.lists, func(mnt string, _ int) call {
+		{name: "group membership change", count: c.entities, write: true,
+			setup: func(mnt string) (err error) {
+				groups[mnt], err = b.create(ctx, mnt+"/group", map[string]any{"name": prefix + "-members"})
+				return err
+			},
+			call: func(mnt string, _ int) call {
+				l := ids[mnt]
+				return call{method: "POST", path: mnt + "/group/id/" + groups[mnt], body: map[string]any{"member_entity_ids": []string{l[rand.IntN(len(l))]}}}
+			}},
+		{name: fmt.Sprintf("entity list ids (%d)", 2*c.entities), count: c.lists, call: func(mnt string, _ int) call {
 			return call{method: "LIST", path: mnt + "/entity/id"}
 		}},
+		{name: "totp validate", count: min(c.tokens, c.entities), write: true, pluginOnly: true,
+			setup: func(mnt string) (err error) {
+				totp, err = newTOTPBench(ctx, b, mnt, ids[mnt][:min(c.tokens, c.entities)])
+				return err
+			},
+			call: func(mnt string, i int) call { return totp.call(mnt, i) }},
 	}
 	userToken, err := tokenSetup(ctx, b, accessor, prefix)
 	if err != nil {
@@ -115,15 +145,23 @@ func run(ctx context.Context, c config) error {
 	}
 	for _, alg := range strings.Split(c.algorithms, ",") {
 		role := "bench-" + strings.ToLower(alg)
-		ops = append(ops, op{"oidc token " + alg, c.tokens, func(mnt string, _ int) call {
+		ops = append(ops, op{name: "oidc token " + alg, count: c.tokens, call: func(mnt string, _ int) call {
 			return call{method: "GET", path: mnt + "/oidc/token/" + role, token: userToken}
 		}})
 	}
 
 	var rows []row
 	for _, o := range ops {
-		r := row{op: o.name}
+		r := row{op: o.name, write: o.write}
 		for _, mnt := range []string{"identity", c.mount} {
+			if o.pluginOnly && mnt == "identity" {
+				continue
+			}
+			if o.setup != nil {
+				if err := o.setup(mnt); err != nil {
+					return err
+				}
+			}
 			res, err := b.measure(ctx, o.name+" "+mnt, o.count, func(i int) call { return o.call(mnt, i) })
 			if err != nil {
 				return err
@@ -139,8 +177,25 @@ func run(ctx context.Context, c config) error {
 		}
 		rows = append(rows, r)
 	}
-	report(floor, rows)
+	report(readFloor, writeFloor, rows)
 	return nil
+}
+
+// create writes body to path and returns the id of the object it made
+// (its method_id for an MFA method).
+func (b *bench) create(ctx context.Context, path string, body map[string]any) (string, error) {
+	r, err := devvault.Do(ctx, b.hc, b.cfg.addr, b.cfg.token, "POST", path, body)
+	if err != nil {
+		return "", err
+	}
+	id, _ := r.Data["id"].(string)
+	if id == "" {
+		id, _ = r.Data["method_id"].(string)
+	}
+	if r.Status != http.StatusOK || id == "" {
+		return "", fmt.Errorf("POST %s: %d %v", path, r.Status, r.Errors)
+	}
+	return id, nil
 }
 
 // userpassAccessor returns the accessor of the userpass mount at
@@ -175,6 +230,7 @@ type result struct {
 	elapsed time.Duration
 	lat     []time.Duration
 	ids     []string
+	data    []map[string]any // the data of each answer
 }
 
 func (r result) rate() float64 { return float64(r.n) / r.elapsed.Seconds() }
@@ -196,11 +252,15 @@ type call struct {
 	token        string
 }
 
-// op is a workload run on both mounts: count requests made by call.
+// op is a workload run on both mounts (or only the plugin's): count
+// requests made by call, after setup. A write is compared with the write
+// floor, anything else with the read floor.
 type op struct {
-	name  string
-	count int
-	call  func(mount string, i int) call
+	name              string
+	count             int
+	write, pluginOnly bool
+	setup             func(mount string) error
+	call              func(mount string, i int) call
 }
 
 // tokenSetup makes what identity token issuance needs on both mounts: a
@@ -250,6 +310,7 @@ func (b *bench) measure(ctx context.Context, label string, count int, req func(i
 	var done atomic.Int64
 	lat := make([]time.Duration, count)
 	ids := make([]string, count)
+	data := make([]map[string]any, count)
 	var firstErr error
 	var errOnce sync.Once
 	ctx, cancel := context.WithCancel(ctx)
@@ -292,6 +353,7 @@ func (b *bench) measure(ctx context.Context, label string, count int, req func(i
 					errOnce.Do(func() { firstErr = err; cancel() })
 					return
 				}
+				data[i] = r.Data
 				if id, ok := r.Data["id"].(string); ok {
 					ids[i] = id
 				}
@@ -307,34 +369,42 @@ func (b *bench) measure(ctx context.Context, label string, count int, req func(i
 		return result{}, firstErr
 	}
 	slices.Sort(lat)
-	return result{n: count, elapsed: elapsed, lat: lat, ids: ids}, nil
+	return result{n: count, elapsed: elapsed, lat: lat, ids: ids, data: data}, nil
 }
 
 type row struct {
 	op              string
+	write           bool
 	builtin, plugin result
 }
 
-func report(floor result, rows []row) {
+func report(readFloor, writeFloor result, rows []row) {
 	fmt.Println()
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "op\tbuilt-in ops/s\tp50\tp99\tplugin ops/s\tp50\tp99\tplugin/built-in\tplugin/floor\t")
-	line := func(op string, b, p result) {
+	fmt.Fprintln(w, "op\tbuilt-in ops/s\tp50\tp99\tplugin ops/s\tp50\tp99\tplugin/built-in\tfloor ops/s\tplugin/floor\t")
+	line := func(op string, b, p, floor result) {
 		bi, ratio := "-\t-\t-", "-"
 		if b.n > 0 {
 			bi = fmt.Sprintf("%.0f\t%s\t%s", b.rate(), ms(b.pct(0.5)), ms(b.pct(0.99)))
 			ratio = fmt.Sprintf("%.2fx", p.rate()/b.rate())
 		}
-		fmt.Fprintf(w, "%s\t%s\t%.0f\t%s\t%s\t%s\t%.2fx\t\n", op, bi, p.rate(), ms(p.pct(0.5)), ms(p.pct(0.99)), ratio, p.rate()/floor.rate())
+		fmt.Fprintf(w, "%s\t%s\t%.0f\t%s\t%s\t%s\t%.0f\t%.2fx\t\n", op, bi, p.rate(), ms(p.pct(0.5)), ms(p.pct(0.99)), ratio, floor.rate(), p.rate()/floor.rate())
 	}
-	line("floor (plugin info read)", result{}, floor)
+	line("read floor (plugin info)", result{}, readFloor, readFloor)
+	line("write floor (plugin oidc/config)", result{}, writeFloor, writeFloor)
 	for _, r := range rows {
-		line(r.op, r.builtin, r.plugin)
+		floor := readFloor
+		if r.write {
+			floor = writeFloor
+		}
+		line(r.op, r.builtin, r.plugin, floor)
 	}
 	w.Flush()
 	fmt.Println(strings.TrimSpace(`
 plugin/built-in: throughput ratio, above 1 means the plugin is faster.
-plugin/floor: throughput relative to the plugin's cheapest read (memory only).`))
+plugin/floor: throughput relative to the plugin's cheapest request of the
+same kind, measured in this run: a read from memory (info) for reads, a
+write of one storage entry (oidc/config) for writes.`))
 }
 
 func cmpOr(a, b string) string {

@@ -182,6 +182,23 @@ func (s *Server) PluginPIDs() []int {
 	return pids
 }
 
+// PID is the Vault server's process id.
+func (s *Server) PID() int { return s.cmd.Process.Pid }
+
+// UnsealKey is the dev server's unseal key, as it prints it at start.
+func (s *Server) UnsealKey() (string, error) {
+	log, err := os.ReadFile(s.LogPath())
+	if err != nil {
+		return "", err
+	}
+	for line := range strings.Lines(string(log)) {
+		if key, ok := strings.CutPrefix(strings.TrimSpace(line), "Unseal Key: "); ok {
+			return key, nil
+		}
+	}
+	return "", errors.New("no unseal key in the dev server's log")
+}
+
 // LogPath is the server's log file.
 func (s *Server) LogPath() string { return filepath.Join(s.dir, "vault.log") }
 
