@@ -9,14 +9,12 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 	"golang.org/x/sync/errgroup"
 )
@@ -55,7 +53,7 @@ type Store struct {
 	logger  hclog.Logger
 	now     func() time.Time
 	workers int
-	locks   []*locksutil.LockEntry
+	locks   *stripes
 
 	loadMu sync.Mutex
 	loaded atomic.Bool
@@ -75,7 +73,7 @@ func New(opts Options) *Store {
 		logger:  opts.Logger,
 		now:     opts.Now,
 		workers: opts.LoadWorkers,
-		locks:   locksutil.CreateLocks(),
+		locks:   newStripes(),
 		idx:     newIndex(),
 		oidc:    newOIDCState(),
 		mfa:     newMFAState(),
@@ -181,31 +179,22 @@ func (s *Store) Invalidate(ctx context.Context, key string) {
 // names the key of every lookup it makes, found or not: a name that is free
 // must stay free until apply has run.
 func (s *Store) locked(plan func() []string, apply func() error) error {
-	keys := plan()
+	held := s.locks.set(plan())
 	for {
-		locks := locksutil.LocksForKeys(s.locks, keys)
-		for _, l := range locks {
-			l.Lock()
-		}
-		again := plan()
-		covered := true
-		for _, k := range again {
-			if !slices.Contains(locks, locksutil.LockForKey(s.locks, k)) {
-				covered = false
-				break
-			}
-		}
+		s.locks.lock(held)
+		again := s.locks.set(plan())
+		covered := held.covers(again)
 		var err error
 		if covered {
 			err = apply()
 		}
-		for i := len(locks) - 1; i >= 0; i-- {
-			locks[i].Unlock()
-		}
+		s.locks.unlock(held)
 		if covered {
 			return err
 		}
-		keys = append(keys, again...)
+		for w := range held {
+			held[w] |= again[w]
+		}
 	}
 }
 

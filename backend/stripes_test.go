@@ -1,0 +1,47 @@
+package backend
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestStripeSet(t *testing.T) {
+	st := newStripes()
+	keys := make([]string, 40)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("entity/%d", i)
+	}
+	set := st.set(keys)
+	var want []int
+	for _, k := range keys {
+		want = append(want, int(st.of(k)))
+	}
+	slices.Sort(want)
+	want = slices.Compact(want)
+
+	var up, down []int
+	set.each(false, func(i int) { up = append(up, i) })
+	set.each(true, func(i int) { down = append(down, i) })
+	require.Equal(t, want, up, "ascending")
+	slices.Reverse(down)
+	require.Equal(t, want, down, "descending")
+
+	require.True(t, set.covers(st.set(keys[:10])))
+	require.True(t, set.covers(stripeSet{}))
+	var other stripeSet
+	for i := 0; i < 256; i++ {
+		if !slices.Contains(want, i) {
+			other[i/64] |= 1 << (i % 64)
+			break
+		}
+	}
+	require.False(t, set.covers(other))
+
+	st.lock(set) // every stripe once, then all released
+	st.unlock(set)
+	st.lock(set)
+	st.unlock(set)
+}
