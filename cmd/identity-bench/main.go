@@ -84,7 +84,7 @@ func run(ctx context.Context, c config) error {
 
 	prefix := fmt.Sprintf("bench-%d", time.Now().UnixNano())
 	if c.scale > 0 {
-		return runScale(ctx, b, srv, prefix)
+		return runScale(ctx, b, srv, accessor, prefix)
 	}
 	fmt.Printf("identity-bench: %d clients, %d entities per mount, %d reads per op, Vault at %s\n\n",
 		c.clients, c.entities, c.reads, c.addr)

@@ -17,10 +17,10 @@ import (
 
 // scaleRun is what -scale measures on one mount.
 type scaleRun struct {
-	createSmall, readSmall result // at 1k entities
-	preload, groups        result // growing to the large size
-	createLarge, readLarge result // at the large size
-	rssPerEntity           float64
+	createSmall, readSmall, aliasSmall result // at 1k entities
+	preload, groups                    result // growing to the large size
+	createLarge, readLarge, aliasLarge result // at the large size
+	rssPerEntity                       float64
 }
 
 const small = 1000
@@ -30,7 +30,7 @@ const small = 1000
 // the resident memory its process gains per entity, and, on a dev server
 // this tool started, how long each engine takes to serve again after a seal
 // and unseal reloads them.
-func runScale(ctx context.Context, b *bench, srv *devvault.Server, prefix string) error {
+func runScale(ctx context.Context, b *bench, srv *devvault.Server, accessor, prefix string) error {
 	c := b.cfg
 	if c.scale <= small {
 		return fmt.Errorf("-scale must be above %d", small)
@@ -43,7 +43,7 @@ func runScale(ctx context.Context, b *bench, srv *devvault.Server, prefix string
 	for _, mnt := range mounts {
 		run := &scaleRun{}
 		runs[mnt] = run
-		steps = append(steps, scaleSteps(ctx, b, mnt, prefix, processOf(srv, mnt), run))
+		steps = append(steps, scaleSteps(ctx, b, mnt, accessor, prefix, processOf(srv, mnt), run))
 	}
 	// Step by step, each mount in turn: both small figures are taken with
 	// both mounts small, both large ones with both mounts large.
@@ -65,6 +65,7 @@ func runScale(ctx context.Context, b *bench, srv *devvault.Server, prefix string
 	}
 	line("entity create", func(r *scaleRun) (result, result) { return r.createSmall, r.createLarge })
 	line("entity read by name", func(r *scaleRun) (result, result) { return r.readSmall, r.readLarge })
+	line("alias create (new entity)", func(r *scaleRun) (result, result) { return r.aliasSmall, r.aliasLarge })
 	w.Flush()
 	fmt.Println("ratio: throughput at the large size over throughput at 1k; 1.00x means no slow-down.")
 	for _, mnt := range mounts {
@@ -78,16 +79,17 @@ func runScale(ctx context.Context, b *bench, srv *devvault.Server, prefix string
 	if srv == nil {
 		return nil
 	}
-	t, err := restart(ctx, b, srv, fmt.Sprintf("%s-identity-0", prefix), c.scale+small)
+	entities := c.scale + 3*small // the creates and the aliases' entities
+	t, err := restart(ctx, b, srv, fmt.Sprintf("%s-identity-0", prefix), entities)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("start-up with %d entities and %d groups per mount: unseal %s (built-in engine serving %s after it began), plugin reload %s\n",
-		c.scale+small, c.scale/10, t.unseal.Round(time.Millisecond), t.builtin.Round(time.Millisecond), t.plugin.Round(time.Millisecond))
+		entities, c.scale/10, t.unseal.Round(time.Millisecond), t.builtin.Round(time.Millisecond), t.plugin.Round(time.Millisecond))
 	return nil
 }
 
-func scaleSteps(ctx context.Context, b *bench, mnt, prefix string, pid int, run *scaleRun) []func() error {
+func scaleSteps(ctx context.Context, b *bench, mnt, accessor, prefix string, pid int, run *scaleRun) []func() error {
 	c := b.cfg
 	name := func(i int) string { return fmt.Sprintf("%s-%s-%d", prefix, mnt, i) }
 	creates := func(dst *result, label string, from, to int) func() error {
@@ -106,11 +108,21 @@ func scaleSteps(ctx context.Context, b *bench, mnt, prefix string, pid int, run 
 			return err
 		}
 	}
+	// An alias without canonical_id: each creates its entity too.
+	aliases := func(dst *result, label string, from int) func() error {
+		return func() (err error) {
+			*dst, err = b.measure(ctx, mnt+" "+label, small, func(i int) call {
+				return call{method: "POST", path: mnt + "/entity-alias", body: map[string]any{"name": fmt.Sprintf("%s-a-%d", prefix, from+i), "mount_accessor": accessor}}
+			})
+			return err
+		}
+	}
 	var rss0 int64
 	preload := creates(&run.preload, "preload", small, c.scale)
 	return []func() error{
 		creates(&run.createSmall, "create 0-1k", 0, small),
 		reads(&run.readSmall, "read by name at 1k", small),
+		aliases(&run.aliasSmall, "alias create at 1k", 0),
 		func() error {
 			rss0 = rss(pid)
 			return preload()
@@ -131,6 +143,7 @@ func scaleSteps(ctx context.Context, b *bench, mnt, prefix string, pid int, run 
 		},
 		creates(&run.createLarge, fmt.Sprintf("create at %d", c.scale), c.scale, c.scale+small),
 		reads(&run.readLarge, fmt.Sprintf("read by name at %d", c.scale), c.scale),
+		aliases(&run.aliasLarge, fmt.Sprintf("alias create at %d", c.scale), small),
 	}
 }
 
