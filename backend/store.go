@@ -94,7 +94,8 @@ func New(opts Options) *Store {
 		s.now = time.Now
 	}
 	if s.workers <= 0 {
-		s.workers = 4 * runtime.GOMAXPROCS(0)
+		// Each read is a round trip to Vault: keep many in flight.
+		s.workers = 32 * runtime.GOMAXPROCS(0)
 	}
 	return s
 }
