@@ -23,7 +23,10 @@ type scaleRun struct {
 	rssPerEntity                       float64
 }
 
-const small = 1000
+// small is the size of the small store, and of its create samples; the
+// create samples at the large size are larger, to average out the garbage
+// collections a large heap brings.
+const small, largeSample = 1000, 5000
 
 // runScale compares each mount at 1k entities with itself at cfg.scale
 // entities and cfg.scale/10 groups of ten members: create and read by name,
@@ -79,7 +82,7 @@ func runScale(ctx context.Context, b *bench, srv *devvault.Server, accessor, pre
 	if srv == nil {
 		return nil
 	}
-	entities := c.scale + 3*small // the creates and the aliases' entities
+	entities := c.scale + 2*largeSample + small // the creates and the aliases' entities
 	t, err := restart(ctx, b, srv, fmt.Sprintf("%s-identity-0", prefix), entities)
 	if err != nil {
 		return err
@@ -109,9 +112,9 @@ func scaleSteps(ctx context.Context, b *bench, mnt, accessor, prefix string, pid
 		}
 	}
 	// An alias without canonical_id: each creates its entity too.
-	aliases := func(dst *result, label string, from int) func() error {
+	aliases := func(dst *result, label string, from, n int) func() error {
 		return func() (err error) {
-			*dst, err = b.measure(ctx, mnt+" "+label, small, func(i int) call {
+			*dst, err = b.measure(ctx, mnt+" "+label, n, func(i int) call {
 				return call{method: "POST", path: mnt + "/entity-alias", body: map[string]any{"name": fmt.Sprintf("%s-a-%d", prefix, from+i), "mount_accessor": accessor}}
 			})
 			return err
@@ -122,7 +125,7 @@ func scaleSteps(ctx context.Context, b *bench, mnt, accessor, prefix string, pid
 	return []func() error{
 		creates(&run.createSmall, "create 0-1k", 0, small),
 		reads(&run.readSmall, "read by name at 1k", small),
-		aliases(&run.aliasSmall, "alias create at 1k", 0),
+		aliases(&run.aliasSmall, "alias create at 1k", 0, small),
 		func() error {
 			rss0 = rss(pid)
 			return preload()
@@ -141,9 +144,9 @@ func scaleSteps(ctx context.Context, b *bench, mnt, accessor, prefix string, pid
 			}
 			return err
 		},
-		creates(&run.createLarge, fmt.Sprintf("create at %d", c.scale), c.scale, c.scale+small),
+		creates(&run.createLarge, fmt.Sprintf("create at %d", c.scale), c.scale, c.scale+largeSample),
 		reads(&run.readLarge, fmt.Sprintf("read by name at %d", c.scale), c.scale),
-		aliases(&run.aliasLarge, fmt.Sprintf("alias create at %d", c.scale), small),
+		aliases(&run.aliasLarge, fmt.Sprintf("alias create at %d", c.scale), small, largeSample),
 	}
 }
 
