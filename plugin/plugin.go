@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -43,10 +44,17 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 // New returns the backend of one mount over conf's storage. Factory calls it;
 // tests may too.
 func New(conf *logical.BackendConfig) *framework.Backend {
+	logger := conf.Logger
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
 	store := backend.New(backend.Options{
 		Storage: conf.StorageView,
-		Logger:  conf.Logger,
+		Logger:  logger,
 	})
+	// The indexes load in the background, so that Vault's unseal does not
+	// wait for a large store; requests wait for the load (Store.ready).
+	loadCtx, stopLoad := context.WithCancel(context.Background())
 	b := &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
@@ -54,9 +62,15 @@ func New(conf *logical.BackendConfig) *framework.Backend {
 			Unauthenticated: paths.Unauthenticated,
 			SealWrapStorage: []string{backend.SealWrapPrefix, backend.MFASealWrapPrefix},
 		},
-		InitializeFunc: func(ctx context.Context, _ *logical.InitializationRequest) error {
-			return store.Load(ctx)
+		InitializeFunc: func(context.Context, *logical.InitializationRequest) error {
+			go func() {
+				if err := store.Load(loadCtx); err != nil && loadCtx.Err() == nil {
+					logger.Error("loading the identity store failed; the next request retries", "error", err)
+				}
+			}()
+			return nil
 		},
+		Clean:          func(context.Context) { stopLoad() },
 		Invalidate:     store.Invalidate,
 		RunningVersion: Version,
 	}
