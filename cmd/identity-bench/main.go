@@ -89,14 +89,20 @@ func run(ctx context.Context, c config) error {
 	fmt.Printf("identity-bench: %d clients, %d entities per mount, %d reads per op, Vault at %s\n\n",
 		c.clients, c.entities, c.reads, c.addr)
 
-	readFloor, err := b.measure(ctx, "read floor", c.reads, func(int) call { return call{method: "GET", path: c.mount + "/info"} })
-	if err != nil {
-		return err
+	// The floors are measured before and after the workload, as the
+	// machine drifts during a run; the report uses both together.
+	floors := func(when string) (read, write result, err error) {
+		read, err = b.measure(ctx, "read floor "+when, c.reads, func(int) call { return call{method: "GET", path: c.mount + "/info"} })
+		if err != nil {
+			return
+		}
+		// One storage put and nothing else: the cheapest plugin write.
+		write, err = b.measure(ctx, "write floor "+when, c.entities, func(int) call {
+			return call{method: "POST", path: c.mount + "/oidc/config", body: map[string]any{"issuer": ""}}
+		})
+		return
 	}
-	// One storage put and nothing else: the cheapest plugin write.
-	writeFloor, err := b.measure(ctx, "write floor", c.entities, func(int) call {
-		return call{method: "POST", path: c.mount + "/oidc/config", body: map[string]any{"issuer": ""}}
-	})
+	readBefore, writeBefore, err := floors("before")
 	if err != nil {
 		return err
 	}
@@ -177,8 +183,21 @@ func run(ctx context.Context, c config) error {
 		}
 		rows = append(rows, r)
 	}
-	report(readFloor, writeFloor, rows)
+	readAfter, writeAfter, err := floors("after")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nfloors before and after the workload: read %.0f and %.0f ops/s, write %.0f and %.0f ops/s\n",
+		readBefore.rate(), readAfter.rate(), writeBefore.rate(), writeAfter.rate())
+	report(readBefore.join(readAfter), writeBefore.join(writeAfter), rows)
 	return nil
+}
+
+// join is the result of r and o together.
+func (r result) join(o result) result {
+	lat := slices.Concat(r.lat, o.lat)
+	slices.Sort(lat)
+	return result{n: r.n + o.n, elapsed: r.elapsed + o.elapsed, lat: lat}
 }
 
 // create writes body to path and returns the id of the object it made
@@ -403,8 +422,9 @@ func report(readFloor, writeFloor result, rows []row) {
 	fmt.Println(strings.TrimSpace(`
 plugin/built-in: throughput ratio, above 1 means the plugin is faster.
 plugin/floor: throughput relative to the plugin's cheapest request of the
-same kind, measured in this run: a read from memory (info) for reads, a
-write of one storage entry (oidc/config) for writes.`))
+same kind, measured in this run before and after the workload: a read from
+memory (info) for reads, a write of one storage entry (oidc/config) for
+writes.`))
 }
 
 func cmpOr(a, b string) string {
