@@ -173,7 +173,7 @@ func run(ctx context.Context, c config) error {
 				return err
 			}
 			if o.name == "entity create" {
-				ids[mnt] = res.ids
+				ids[mnt] = res.ids()
 			}
 			if mnt == "identity" {
 				r.builtin = res
@@ -248,8 +248,16 @@ type result struct {
 	n       int
 	elapsed time.Duration
 	lat     []time.Duration
-	ids     []string
 	data    []map[string]any // the data of each answer
+}
+
+// ids are the ids the answers carry ("" where one has none).
+func (r result) ids() []string {
+	ids := make([]string, len(r.data))
+	for i, d := range r.data {
+		ids[i], _ = d["id"].(string)
+	}
+	return ids
 }
 
 func (r result) rate() float64 { return float64(r.n) / r.elapsed.Seconds() }
@@ -261,8 +269,6 @@ func (r result) pct(p float64) time.Duration {
 	return r.lat[min(len(r.lat)-1, int(p*float64(len(r.lat))))]
 }
 
-// measure sends count requests from cfg.clients goroutines and records each
-// latency. Any answer other than 2xx stops the run.
 // call is one request of a workload; token, when set, replaces the root
 // token.
 type call struct {
@@ -324,11 +330,12 @@ path "%s/oidc/token/*" { capabilities = ["read"] }`, b.cfg.mount)}},
 	return token, nil
 }
 
+// measure sends count requests from cfg.clients goroutines and records each
+// latency and answer. Any answer other than 2xx stops the run.
 func (b *bench) measure(ctx context.Context, label string, count int, req func(i int) call) (result, error) {
 	var next atomic.Int64
 	var done atomic.Int64
 	lat := make([]time.Duration, count)
-	ids := make([]string, count)
 	data := make([]map[string]any, count)
 	var firstErr error
 	var errOnce sync.Once
@@ -373,9 +380,6 @@ func (b *bench) measure(ctx context.Context, label string, count int, req func(i
 					return
 				}
 				data[i] = r.Data
-				if id, ok := r.Data["id"].(string); ok {
-					ids[i] = id
-				}
 				done.Add(1)
 			}
 		}()
@@ -388,7 +392,7 @@ func (b *bench) measure(ctx context.Context, label string, count int, req func(i
 		return result{}, firstErr
 	}
 	slices.Sort(lat)
-	return result{n: count, elapsed: elapsed, lat: lat, ids: ids, data: data}, nil
+	return result{n: count, elapsed: elapsed, lat: lat, data: data}, nil
 }
 
 type row struct {
