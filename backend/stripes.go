@@ -41,25 +41,16 @@ func (s stripeSet) covers(o stripeSet) bool {
 	return true
 }
 
-// each calls fn for every stripe of s, ascending or descending.
-func (s stripeSet) each(descending bool, fn func(i int)) {
-	for n := range 4 {
-		w := n
-		if descending {
-			w = 3 - n
-		}
-		for word := s[w]; word != 0; {
-			var b int
-			if descending {
-				b = 63 - bits.LeadingZeros64(word)
-			} else {
-				b = bits.TrailingZeros64(word)
-			}
-			word &^= 1 << b
-			fn(w*64 + b)
+// each calls fn for every stripe of s, in ascending order.
+func (s stripeSet) each(fn func(i int)) {
+	for w, word := range s {
+		for ; word != 0; word &= word - 1 {
+			fn(w*64 + bits.TrailingZeros64(word))
 		}
 	}
 }
 
-func (st *stripes) lock(s stripeSet)   { s.each(false, func(i int) { st.mu[i].Lock() }) }
-func (st *stripes) unlock(s stripeSet) { s.each(true, func(i int) { st.mu[i].Unlock() }) }
+// lock takes the stripes of s in ascending order, so that two callers never
+// wait for each other in a cycle; the order of unlocking does not matter.
+func (st *stripes) lock(s stripeSet)   { s.each(func(i int) { st.mu[i].Lock() }) }
+func (st *stripes) unlock(s stripeSet) { s.each(func(i int) { st.mu[i].Unlock() }) }
