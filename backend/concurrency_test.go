@@ -138,9 +138,9 @@ func checkGraph(t *testing.T, st *Store) {
 	defer x.mu.RUnlock()
 	names := map[string]bool{}
 	for _, e := range x.entities {
-		require.False(t, names[lower(e.Name)], "duplicate entity name %q", e.Name)
-		names[lower(e.Name)] = true
-		require.Same(t, e, x.entityNames[lower(e.Name)])
+		require.False(t, names[strings.ToLower(e.Name)], "duplicate entity name %q", e.Name)
+		names[strings.ToLower(e.Name)] = true
+		require.Same(t, e, x.entityNames[strings.ToLower(e.Name)])
 	}
 	require.Len(t, x.entityNames, len(x.entities))
 	perMount := map[string]bool{}

@@ -37,8 +37,13 @@ func TestStripeSet(t *testing.T) {
 	}
 	require.False(t, set.covers(other))
 
-	st.lock(set) // every stripe once, then all released
-	st.unlock(set)
 	st.lock(set)
+	for _, i := range want {
+		require.False(t, st.mu[i].TryLock(), "stripe %d held", i)
+	}
 	st.unlock(set)
+	for _, i := range want {
+		require.True(t, st.mu[i].TryLock(), "stripe %d released", i)
+		st.mu[i].Unlock()
+	}
 }

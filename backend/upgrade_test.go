@@ -82,6 +82,9 @@ func TestUpgradeFromV030(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "", msg)
 	require.NoError(t, st.RotateKey(ctx, "k", Opt[time.Duration]{}))
+	tok2, err := st.IssueToken(ctx, TokenRequest{Role: "r", Issuer: issuer + "/v1/ident/oidc", Caller: func() (*EntityView, error) { return alice, nil }})
+	require.NoError(t, err)
+	require.NotEqual(t, stored.SigningKeyID, tokenKid(t, tok2.Token), "the carried-over key rotates")
 
 	// The schema version did not move: 0.3.0 and this release share it.
 	var rec schemaRecord

@@ -113,6 +113,7 @@ func TestRaftClusterFailover(t *testing.T) {
 	for _, k := range list.Data["keys"].([]any) {
 		present[k.(string)] = true
 	}
+	require.NotEmpty(t, ackedIDs, "writes were acknowledged during the failover run")
 	for id := range ackedIDs {
 		require.True(t, present[id], "acknowledged entity %s lost in the failover", id)
 	}

@@ -107,9 +107,13 @@ func TestEntityUpdateByIDIs204(t *testing.T) {
 	id := createEntity(t, b, map[string]any{"name": "alice", "policies": "p1", "metadata": "a=1"})
 	first := b.Read("entity/id/" + id).Data()
 
-	for _, path := range []string{"entity", "entity/id/" + id} {
-		r := b.Write(path, map[string]any{"id": id, "disabled": true})
-		require.Equal(t, http.StatusNoContent, r.Status, path)
+	for _, c := range []struct {
+		path     string
+		disabled bool
+	}{{"entity", true}, {"entity/id/" + id, false}, {"entity/id/" + id, true}} {
+		r := b.Write(c.path, map[string]any{"id": id, "disabled": c.disabled})
+		require.Equal(t, http.StatusNoContent, r.Status, c.path)
+		require.Equal(t, c.disabled, b.Read("entity/id/" + id).Data()["disabled"], c.path)
 	}
 	d := b.Read("entity/id/" + id).Data()
 	require.Equal(t, true, d["disabled"])
@@ -356,6 +360,9 @@ func TestEntityCheckAndSet(t *testing.T) {
 	require.Equal(t, []string{"p"}, d["policies"])
 	require.Equal(t, uint64(2), d["modify_index"])
 	require.Equal(t, http.StatusNoContent, b.Write("entity/id/"+id, map[string]any{"policies": "q"}).Status, "without cas the write is unconditional")
+	d = b.Read("entity/id/" + id).Data()
+	require.Equal(t, []string{"q"}, d["policies"])
+	require.Equal(t, uint64(3), d["modify_index"])
 }
 
 func TestIDListsPage(t *testing.T) {

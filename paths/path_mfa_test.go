@@ -37,9 +37,13 @@ func TestMFATOTPMethodCRUD(t *testing.T) {
 	// The same method_name updates that method and answers its id.
 	r := b.Write("mfa/method/totp", map[string]any{"issuer": "Acme2", "method_name": "acme", "digits": 8})
 	require.Equal(t, id, r.Data()["method_id"])
+	d := b.Read("mfa/method/totp/" + id).Data()
+	require.Equal(t, "Acme2", d["issuer"])
+	require.Equal(t, 8, d["digits"])
 	// An update by id sets every field, omitted ones to their defaults.
 	require.Equal(t, http.StatusNoContent, b.Write("mfa/method/totp/"+id, map[string]any{"issuer": "Acme3", "period": "60s"}).Status)
-	d := b.Read("mfa/method/totp/" + id).Data()
+	d = b.Read("mfa/method/totp/" + id).Data()
+	require.Equal(t, "Acme3", d["issuer"])
 	require.Equal(t, 6, d["digits"])
 	require.Equal(t, 60, d["period"])
 	require.Equal(t, "acme", d["name"], "the name is kept when omitted")
@@ -128,6 +132,7 @@ func TestMFAProviderMethodsHideSecrets(t *testing.T) {
 
 	all := b.List("mfa/method/")
 	require.Len(t, all.Data()["keys"], 3)
+	require.Len(t, all.Data()["key_info"], 3)
 	for _, info := range all.Data()["key_info"].(map[string]any) {
 		for _, secret := range []string{"api_token", "secret_key", "integration_key", "token", "use_base64_key"} {
 			require.NotContains(t, info, secret)
@@ -228,7 +233,10 @@ func TestTOTPGenerateAndAdminPaths(t *testing.T) {
 	require.Equal(t, "missing entityID", r.ErrorText())
 
 	require.Equal(t, http.StatusNoContent, b.Write("mfa/method/totp/admin-destroy", map[string]any{"method_id": m, "entity_id": entityID}).Status)
-	require.Equal(t, http.StatusOK, b.Write("mfa/method/totp/admin-generate", map[string]any{"method_id": m, "entity_id": entityID}).Status, "a new secret after destroy")
+	r = b.Write("mfa/method/totp/admin-generate", map[string]any{"method_id": m, "entity_id": entityID})
+	require.Equal(t, http.StatusOK, r.Status, "a new secret after destroy")
+	require.Empty(t, r.Resp.Warnings, "the old secret is gone")
+	require.Contains(t, r.Data()["url"], "otpauth://")
 	r = b.Write("mfa/admin-validate", map[string]any{"method_id": m, "entity_id": entityID, "passcode": "000000"})
 	require.Equal(t, http.StatusForbidden, r.Status)
 }
