@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"maps"
@@ -119,7 +120,7 @@ func (s *Store) UpsertAlias(ctx context.Context, u AliasUpdate) (*Alias, bool, e
 			}
 			if cur != nil {
 				keys = append(keys, kAlias(cur.ID), kAliasFactors(cur.MountAccessor, cur.Name), kEntity(cur.CanonicalID))
-				keys = append(keys, kAliasFactors(cmpOr(u.MountAccessor, cur.MountAccessor), cmpOr(u.Name, cur.Name)))
+				keys = append(keys, kAliasFactors(cmp.Or(u.MountAccessor, cur.MountAccessor), cmp.Or(u.Name, cur.Name)))
 			}
 			if u.CanonicalID != "" {
 				keys = append(keys, kEntity(u.CanonicalID))
@@ -246,7 +247,7 @@ func (s *Store) updateAlias(ctx context.Context, u AliasUpdate, cur *Alias) (*Al
 		if accessor == "" && name == "" && canonical == "" && !u.CustomMetadata.Set {
 			return nil, false, nil
 		}
-		name, accessor = cmpOr(name, cur.Name), cmpOr(accessor, cur.MountAccessor)
+		name, accessor = cmp.Or(name, cur.Name), cmp.Or(accessor, cur.MountAccessor)
 	} else {
 		// By mount accessor and name: custom metadata not given is cleared.
 		custom = customMetadataOrEmpty(u.CustomMetadata)

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -82,7 +83,7 @@ func (s *Store) UpsertEntity(ctx context.Context, u EntityUpdate) (*Entity, bool
 					keys = append(keys, kEntityName(e.Name))
 				}
 			}
-			if name := cmpOr(u.Name, generated); name != "" {
+			if name := cmp.Or(u.Name, generated); name != "" {
 				keys = append(keys, kEntityName(name))
 				if e := s.idx.entityNames[strings.ToLower(name)]; e != nil {
 					keys = append(keys, kEntity(e.ID))
@@ -104,7 +105,7 @@ func (s *Store) applyEntityUpdate(ctx context.Context, u EntityUpdate, generated
 		if u.ID != "" {
 			target = s.idx.entities[u.ID]
 		}
-		if name := cmpOr(u.Name, generated); name != "" {
+		if name := cmp.Or(u.Name, generated); name != "" {
 			byName = s.idx.entityNames[strings.ToLower(name)]
 		}
 	})
@@ -139,7 +140,7 @@ func (s *Store) applyEntityUpdate(ctx context.Context, u EntityUpdate, generated
 	} else {
 		e = target.clone()
 	}
-	if name := cmpOr(u.Name, generated); name != "" {
+	if name := cmp.Or(u.Name, generated); name != "" {
 		e.Name = name
 	}
 	if u.Policies.Set {

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -117,7 +118,7 @@ func (x *index) groupUpdateKeys(u GroupUpdate, generated string) []string {
 	} else if u.ID != "" {
 		keys = append(keys, kGroup(u.ID))
 	}
-	if name := cmpOr(u.Name, generated); name != "" {
+	if name := cmp.Or(u.Name, generated); name != "" {
 		keys = append(keys, kGroupName(name))
 		if other := x.groupNames[strings.ToLower(name)]; other != nil {
 			keys = append(keys, kGroup(other.ID))
@@ -195,7 +196,7 @@ func (s *Store) applyGroupUpdate(ctx context.Context, u GroupUpdate, generated s
 	var currentChildren []string
 	s.idx.read(func() {
 		target = s.idx.groupTarget(u)
-		if name := cmpOr(u.Name, generated); name != "" {
+		if name := cmp.Or(u.Name, generated); name != "" {
 			byName = s.idx.groupNames[strings.ToLower(name)]
 		}
 		if target != nil {
@@ -220,7 +221,7 @@ func (s *Store) applyGroupUpdate(ctx context.Context, u GroupUpdate, generated s
 	if u.Policies.Set {
 		g.Policies = strutil.RemoveDuplicatesStable(u.Policies.Val, true)
 	}
-	if strutil.StrListContainsCaseInsensitive(g.Policies, "root") {
+	if containsRoot(g.Policies) {
 		return nil, false, userErrorf("policies cannot contain root")
 	}
 	if u.Type.Set {
@@ -235,7 +236,7 @@ func (s *Store) applyGroupUpdate(ctx context.Context, u GroupUpdate, generated s
 	if g.Type != GroupInternal && g.Type != GroupExternal {
 		return nil, false, userErrorf("invalid group type %q", g.Type)
 	}
-	if name := cmpOr(u.Name, generated); name != "" {
+	if name := cmp.Or(u.Name, generated); name != "" {
 		if byName != nil && byName.ID != g.ID {
 			return nil, false, userErrorf("group name is already in use")
 		}
@@ -275,7 +276,7 @@ func (s *Store) applyGroupUpdate(ctx context.Context, u GroupUpdate, generated s
 		g.MemberEntityIDs = strutil.RemoveDuplicates(g.MemberEntityIDs, false)
 	}
 	if g.Policies != nil {
-		g.Policies = strutil.RemoveDuplicates(g.Policies, false)
+		g.Policies = normalizePolicies(g.Policies)
 	}
 
 	// Validate every reference and the hierarchy before writing anything.
@@ -463,11 +464,4 @@ func (s *Store) DeleteGroup(ctx context.Context, key string, byName bool) error 
 		s.idx.write(func() { s.idx.deleteGroup(g.ID) })
 		return nil
 	})
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

@@ -22,8 +22,8 @@ func (s *Store) UpsertGroupAlias(ctx context.Context, u GroupAliasUpdate) (*Alia
 	if err := s.ready(ctx); err != nil {
 		return nil, false, err
 	}
-	generated := ""
-	if u.CanonicalID == "" {
+	generated := "" // the name of a new group, needed only for a new alias without a group
+	if u.ID == "" && u.CanonicalID == "" {
 		var err error
 		if generated, err = s.newGroupName(); err != nil {
 			return nil, false, err
@@ -35,7 +35,7 @@ func (s *Store) UpsertGroupAlias(ctx context.Context, u GroupAliasUpdate) (*Alia
 		keys = []string{kGroupAliasFactors(u.MountAccessor, u.Name)}
 		if u.CanonicalID != "" {
 			keys = append(keys, kGroup(u.CanonicalID))
-		} else {
+		} else if generated != "" {
 			keys = append(keys, kGroupName(generated))
 		}
 		s.idx.read(func() {

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -25,12 +26,7 @@ func validateMetadata(meta map[string]string) error {
 	if len(meta) > metaMaxKeyPairs {
 		return fmt.Errorf("metadata cannot contain more than %d key/value pairs", metaMaxKeyPairs)
 	}
-	keys := make([]string, 0, len(meta))
-	for k := range meta {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(meta)) {
 		if err := validateMetaPair(k, meta[k]); err != nil {
 			return fmt.Errorf("failed to load metadata pair (%q, %q): %v", k, meta[k], err)
 		}

@@ -133,12 +133,7 @@ func (s *Store) Load(ctx context.Context) error {
 
 // ready makes sure the indexes are loaded before a request is served, in case
 // a request arrives before the framework's Initialize call.
-func (s *Store) ready(ctx context.Context) error {
-	if s.loaded.Load() {
-		return nil
-	}
-	return s.Load(ctx)
-}
+func (s *Store) ready(ctx context.Context) error { return s.Load(ctx) }
 
 // Invalidate brings the in-memory view of one storage key up to date. Vault
 // calls it on nodes that did not make the write themselves.
