@@ -29,13 +29,13 @@ func (s *Store) loadAll(ctx context.Context) error {
 		aliases  []*Alias
 		groups   []*Group
 	)
-	if _, err := loadPrefix(ctx, s, entityPrefix, func(e *Entity) { mu.Lock(); entities = append(entities, e); mu.Unlock() }); err != nil {
+	if err := loadPrefix(ctx, s, entityPrefix, func(_ string, e *Entity) { mu.Lock(); entities = append(entities, e); mu.Unlock() }); err != nil {
 		return err
 	}
-	if _, err := loadPrefix(ctx, s, aliasPrefix, func(a *Alias) { mu.Lock(); aliases = append(aliases, a); mu.Unlock() }); err != nil {
+	if err := loadPrefix(ctx, s, aliasPrefix, func(_ string, a *Alias) { mu.Lock(); aliases = append(aliases, a); mu.Unlock() }); err != nil {
 		return err
 	}
-	if _, err := loadPrefix(ctx, s, groupPrefix, func(g *Group) { mu.Lock(); groups = append(groups, g); mu.Unlock() }); err != nil {
+	if err := loadPrefix(ctx, s, groupPrefix, func(_ string, g *Group) { mu.Lock(); groups = append(groups, g); mu.Unlock() }); err != nil {
 		return err
 	}
 	var orphans []string

@@ -131,29 +131,12 @@ func newMFAState() *mfaState {
 
 func (s *Store) loadMFA(ctx context.Context) error {
 	st := newMFAState()
-	ids, err := s.storage.List(ctx, mfaMethodPrefix)
-	if err != nil {
-		return fmt.Errorf("failed to list MFA methods: %w", err)
+	var mu sync.Mutex
+	if err := loadPrefix(ctx, s, mfaMethodPrefix, func(id string, m *MFAMethod) { mu.Lock(); st.methods[id] = m; mu.Unlock() }); err != nil {
+		return err
 	}
-	for _, id := range ids {
-		m := new(MFAMethod)
-		if found, err := s.getJSON(ctx, mfaMethodPrefix+id, m); err != nil {
-			return err
-		} else if found {
-			st.methods[id] = m
-		}
-	}
-	names, err := s.storage.List(ctx, mfaEnforcementPrefix)
-	if err != nil {
-		return fmt.Errorf("failed to list MFA enforcements: %w", err)
-	}
-	for _, name := range names {
-		e := new(MFAEnforcement)
-		if found, err := s.getJSON(ctx, mfaEnforcementPrefix+name, e); err != nil {
-			return err
-		} else if found {
-			st.enforcements[name] = e
-		}
+	if err := loadPrefix(ctx, s, mfaEnforcementPrefix, func(name string, e *MFAEnforcement) { mu.Lock(); st.enforcements[name] = e; mu.Unlock() }); err != nil {
+		return err
 	}
 	s.mfa = st
 	return nil

@@ -95,19 +95,9 @@ func (s *Store) loadOIDC(ctx context.Context) error {
 			st.keys[name] = k
 		}
 	}
-	roles, err := s.storage.List(ctx, oidcRolePrefix)
-	if err != nil {
-		return fmt.Errorf("failed to list OIDC roles: %w", err)
-	}
-	for _, name := range roles {
-		r := new(Role)
-		found, err := s.getJSON(ctx, oidcRolePrefix+name, r)
-		if err != nil {
-			return err
-		}
-		if found {
-			st.roles[name] = r
-		}
+	var mu sync.Mutex
+	if err := loadPrefix(ctx, s, oidcRolePrefix, func(name string, r *Role) { mu.Lock(); st.roles[name] = r; mu.Unlock() }); err != nil {
+		return err
 	}
 	s.oidc = st
 	if st.keys[DefaultKeyName] == nil {

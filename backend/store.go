@@ -245,12 +245,12 @@ func (s *Store) getJSON(ctx context.Context, key string, v any) (bool, error) {
 }
 
 // loadPrefix reads every entry under prefix with s.workers concurrent reads and
-// hands each one, decoded into a new T, to add. add is called from several
-// goroutines.
-func loadPrefix[T any](ctx context.Context, s *Store, prefix string, add func(*T)) (int, error) {
+// hands each one, decoded into a new T, to add with its name (the key
+// without prefix). add is called from several goroutines.
+func loadPrefix[T any](ctx context.Context, s *Store, prefix string, add func(name string, v *T)) error {
 	keys, err := s.storage.List(ctx, prefix)
 	if err != nil {
-		return 0, fmt.Errorf("failed to list %q: %w", prefix, err)
+		return fmt.Errorf("failed to list %q: %w", prefix, err)
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.workers)
@@ -264,9 +264,9 @@ func loadPrefix[T any](ctx context.Context, s *Store, prefix string, add func(*T
 			if err != nil || !found {
 				return err
 			}
-			add(v)
+			add(k, v)
 			return nil
 		})
 	}
-	return len(keys), g.Wait()
+	return g.Wait()
 }
