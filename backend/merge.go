@@ -107,7 +107,6 @@ func (s *Store) planSecretMoves(ctx context.Context, p *mergePlan, methods []str
 			case has && !force:
 				return nil, userErrorf("conflicting MFA config ID %q in entity ID %q", mid, f.ID)
 			case !has:
-				sec.AccountName = p.to.ID
 				moves = append(moves, secretMove{method: mid, secret: sec})
 				has = true
 			}

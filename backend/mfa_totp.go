@@ -29,10 +29,8 @@ func kSecret(methodID, entityID string) string { return "mfa-secret/" + methodID
 
 // entitySecret is an entity's MFA state for one method.
 type entitySecret struct {
-	// TOTP seed (base32, no padding) and the settings it was made with.
-	Key         string `json:"key,omitempty"`
-	MethodName  string `json:"method_name,omitempty"`
-	AccountName string `json:"account_name,omitempty"`
+	// TOTP seed (base32, no padding); the method holds its settings.
+	Key string `json:"key,omitempty"`
 	// LastStep is the last accepted TOTP time step; a code is accepted
 	// only for a later step, so each step is usable once.
 	LastStep int64 `json:"last_step,omitempty"`
@@ -122,7 +120,7 @@ func (s *Store) GenerateTOTP(ctx context.Context, methodID, entityID string) (*T
 			}
 			out.Barcode = base64.StdEncoding.EncodeToString(buf.Bytes())
 		}
-		sec.Key, sec.MethodName, sec.AccountName = key.Secret(), m.Name, entityID
+		sec.Key = key.Secret()
 		sec.LastStep, sec.Failures = 0, 0
 		return s.putJSON(ctx, secretKey(methodID, entityID), sec)
 	})

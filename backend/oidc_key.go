@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"sort"
@@ -57,15 +58,19 @@ type oidcKey struct {
 	private map[string]*jose.JSONWebKey
 }
 
-func defaultKey() *oidcKey {
+// newKey is a key with Vault's defaults and no material yet.
+func newKey(name string, allowedClientIDs []string) *oidcKey {
 	return &oidcKey{NamedKey: NamedKey{
-		Name:             DefaultKeyName,
+		Name:             name,
 		Algorithm:        "RS256",
 		RotationPeriod:   24 * time.Hour,
 		VerificationTTL:  24 * time.Hour,
-		AllowedClientIDs: []string{"*"},
-	}}
+		AllowedClientIDs: allowedClientIDs,
+	}, private: map[string]*jose.JSONWebKey{}}
 }
+
+// defaultKey is the key roles use unless they name one; any client may use it.
+func defaultKey() *oidcKey { return newKey(DefaultKeyName, []string{"*"}) }
 
 func (k *oidcKey) clone() *oidcKey {
 	c := &oidcKey{NamedKey: k.NamedKey, private: map[string]*jose.JSONWebKey{}}
@@ -151,8 +156,7 @@ func (s *Store) WriteKey(ctx context.Context, name string, u KeyUpdate) error {
 	if cur != nil {
 		k = cur.clone()
 	} else {
-		k = &oidcKey{NamedKey: NamedKey{Name: name, RotationPeriod: 24 * time.Hour, VerificationTTL: 24 * time.Hour, Algorithm: "RS256", AllowedClientIDs: []string{}},
-			private: map[string]*jose.JSONWebKey{}}
+		k = newKey(name, []string{})
 	}
 	if u.RotationPeriod.Set {
 		k.RotationPeriod = u.RotationPeriod.Val
@@ -402,10 +406,5 @@ func validIssuer(s string) bool {
 }
 
 func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(m))
 }

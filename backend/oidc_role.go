@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 
@@ -140,14 +141,7 @@ func validateTemplate(tpl string) error {
 	return nil
 }
 
-func isReserved(claim string) bool {
-	for _, r := range ReservedClaims {
-		if r == claim {
-			return true
-		}
-	}
-	return false
-}
+func isReserved(claim string) bool { return slices.Contains(ReservedClaims, claim) }
 
 // OIDCRole returns the role, or nil.
 func (s *Store) OIDCRole(ctx context.Context, name string) (*Role, error) {
