@@ -3,8 +3,10 @@ package backend
 import (
 	"context"
 	"encoding/base32"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -186,4 +188,41 @@ func TestRecoveryCodes(t *testing.T) {
 	require.NoError(t, err)
 	require.Error(t, use(codes[2]), "a new set replaces the old")
 	require.NoError(t, use(fresh[0]))
+}
+
+// An entity delete racing MFA writes for the same entity leaves no secret
+// behind: the writes either finish before the delete removes the secrets or
+// find the entity gone.
+func TestEntityDeleteRacingMFAWrites(t *testing.T) {
+	ctx := context.Background()
+	s := new(logical.InmemStorage)
+	st := totpStore(t, s, &fakeClock{t: time.Unix(1_800_000_000, 0)})
+	mid := totpMethod(t, st, "SHA1", 6, 1, 5)
+	for i := range 200 {
+		e, _, err := st.UpsertEntity(ctx, EntityUpdate{Name: fmt.Sprintf("e-%d", i)})
+		require.NoError(t, err)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			<-start
+			for {
+				if _, err := st.GenerateRecoveryCodes(ctx, mid, e.ID); err != nil {
+					require.Equal(t, "invalid entity ID", err.Error())
+					return
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			<-start
+			require.NoError(t, st.DeleteEntity(ctx, e.ID))
+		}()
+		close(start)
+		wg.Wait()
+		entry, err := s.Get(ctx, secretKey(mid, e.ID))
+		require.NoError(t, err)
+		require.Nil(t, entry, "secret of deleted entity %d left behind", i)
+	}
 }

@@ -27,6 +27,22 @@ func secretKey(methodID, entityID string) string { return totpPrefix + methodID 
 
 func kSecret(methodID, entityID string) string { return "mfa-secret/" + methodID + "/" + entityID }
 
+// lockedSecret runs apply holding the locks of the entity's secret for the
+// method and of the entity itself, once it has made sure under them that
+// the entity still exists: an entity delete, which holds the entity's lock
+// while it removes the entity's secrets, cannot interleave with a write
+// that would bring a secret back.
+func (s *Store) lockedSecret(methodID, entityID string, apply func() error) error {
+	return s.locked(func() []string { return []string{kSecret(methodID, entityID), kEntity(entityID)} }, func() error {
+		var ok bool
+		s.idx.read(func() { ok = s.idx.entities[entityID] != nil })
+		if !ok {
+			return userErrorf("invalid entity ID")
+		}
+		return apply()
+	})
+}
+
 // entitySecret is an entity's MFA state for one method.
 type entitySecret struct {
 	// TOTP seed (base32, no padding); the method holds its settings.
@@ -88,7 +104,7 @@ func (s *Store) GenerateTOTP(ctx context.Context, methodID, entityID string) (*T
 		return nil, userErrorf("generate not available for MFA type %q", m.Type)
 	}
 	var out *TOTPEnrollment
-	err = s.locked(func() []string { return []string{kSecret(methodID, entityID), kEntity(entityID)} }, func() error {
+	err = s.lockedSecret(methodID, entityID, func() error {
 		sec, err := s.readSecret(ctx, methodID, entityID)
 		if err != nil {
 			return err
@@ -145,7 +161,7 @@ func (s *Store) DestroyTOTP(ctx context.Context, methodID, entityID string) erro
 	if m.Type != MFATOTP {
 		return userErrorf("method ID does not match TOTP type")
 	}
-	return s.locked(func() []string { return []string{kSecret(methodID, entityID)} }, func() error {
+	return s.lockedSecret(methodID, entityID, func() error {
 		return s.delete(ctx, secretKey(methodID, entityID))
 	})
 }
@@ -199,7 +215,7 @@ func (s *Store) ValidateMFA(ctx context.Context, v MFAValidation) error {
 		// before its attempt counter.
 		return errTOTPFailed
 	}
-	return s.locked(func() []string { return []string{kSecret(v.MethodID, v.EntityID)} }, func() error {
+	return s.lockedSecret(v.MethodID, v.EntityID, func() error {
 		sec, err := s.readSecret(ctx, v.MethodID, v.EntityID)
 		if err != nil {
 			return err
@@ -277,7 +293,7 @@ func (s *Store) ResetMFALockout(ctx context.Context, methodID, entityID string) 
 	if _, err := s.mfaTarget(methodID, entityID); err != nil {
 		return err
 	}
-	return s.locked(func() []string { return []string{kSecret(methodID, entityID)} }, func() error {
+	return s.lockedSecret(methodID, entityID, func() error {
 		sec, err := s.readSecret(ctx, methodID, entityID)
 		if err != nil || sec == nil || sec.Failures == 0 {
 			return err
@@ -301,7 +317,7 @@ func (s *Store) GenerateRecoveryCodes(ctx context.Context, methodID, entityID st
 		return nil, err
 	}
 	var codes []string
-	err := s.locked(func() []string { return []string{kSecret(methodID, entityID)} }, func() error {
+	err := s.lockedSecret(methodID, entityID, func() error {
 		sec, err := s.readSecret(ctx, methodID, entityID)
 		if err != nil {
 			return err
