@@ -67,10 +67,10 @@ func (s *Store) loadAll(ctx context.Context) error {
 	return nil
 }
 
-// reload replaces one object in the index with what storage holds.
+// reload replaces one object in the index with what storage holds, under
+// the object's lock, whose key is its storage key (kEntity, kAlias, kGroup).
 func (s *Store) reload(ctx context.Context, kind storedKind, id string) error {
-	lock := map[string]string{entityPrefix: kEntity(id), aliasPrefix: kAlias(id), groupPrefix: kGroup(id)}[kind.prefix]
-	return s.locked(func() []string { return []string{lock} }, func() error { return s.reloadLocked(ctx, kind, id) })
+	return s.locked(func() []string { return []string{kind.prefix + id} }, func() error { return s.reloadLocked(ctx, kind, id) })
 }
 
 func (s *Store) reloadLocked(ctx context.Context, kind storedKind, id string) error {
