@@ -97,7 +97,7 @@ func TestRaftClusterFailover(t *testing.T) {
 	require.Equal(t, http.StatusNoContent, call(leader, c.Token, "PUT", "sys/step-down", nil).Status)
 	stepped := time.Now()
 	var newLeader *devvault.Node
-	require.NoError(t, pollUntil(60*time.Second, func() bool {
+	require.NoError(t, devvault.Poll(context.Background(), 60*time.Second, 500*time.Millisecond, func() bool {
 		newLeader, _ = c.WaitLeader(ctx)
 		return newLeader != nil && newLeader != leader
 	}), "a standby took over")
@@ -133,18 +133,7 @@ func TestRaftClusterFailover(t *testing.T) {
 		require.NoError(t, json.Unmarshal(raw, &set))
 		return len(set.Keys)
 	}
-	require.NoError(t, pollUntil(150*time.Second, func() bool { return jwks() >= 3 }), "the key rotated within its period and the periodic interval")
+	require.NoError(t, devvault.Poll(context.Background(), 150*time.Second, 500*time.Millisecond, func() bool { return jwks() >= 3 }), "the key rotated within its period and the periodic interval")
 	require.Equal(t, 3, jwks(), "one rotation, not one per node")
 	t.Logf("first rotation seen %s after the key was created", time.Since(keyCreated).Round(time.Second))
-}
-
-func pollUntil(limit time.Duration, ok func() bool) error {
-	deadline := time.Now().Add(limit)
-	for !ok() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not within %s", limit)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	return nil
 }

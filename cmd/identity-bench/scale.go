@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -230,15 +229,15 @@ func restart(ctx context.Context, b *bench, srv *devvault.Server, probe string, 
 	return t, nil
 }
 
-// waitFor polls path until it answers 200 and ok, for up to two minutes.
+// waitFor polls path until it answers 200 and ok, for up to two minutes,
+// often enough to time a start-up to a few milliseconds.
 func waitFor(ctx context.Context, srv *devvault.Server, path string, ok func(devvault.Reply) bool) error {
-	deadline := time.Now().Add(2 * time.Minute)
-	for time.Now().Before(deadline) {
+	err := devvault.Poll(ctx, 2*time.Minute, 5*time.Millisecond, func() bool {
 		r, err := srv.Do(ctx, "GET", path, nil)
-		if err == nil && r.Status == http.StatusOK && ok(r) {
-			return nil
-		}
-		time.Sleep(5 * time.Millisecond)
+		return err == nil && r.Status == http.StatusOK && ok(r)
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
 	}
-	return errors.New(path + " was not ready within two minutes")
+	return nil
 }

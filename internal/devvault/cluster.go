@@ -96,7 +96,7 @@ disable_mlock    = true
 	}
 	hc := http.DefaultClient
 	for _, n := range c.Nodes {
-		if err := poll(ctx, func() bool {
+		if err := Poll(ctx, 90*time.Second, 200*time.Millisecond, func() bool {
 			r, err := Do(ctx, hc, n.Addr, "", "GET", "sys/seal-status", nil)
 			return err == nil && r.Status == http.StatusOK
 		}); err != nil {
@@ -132,7 +132,7 @@ disable_mlock    = true
 		}
 	}
 	// Every node is a voter once it has caught up.
-	if err := poll(ctx, func() bool {
+	if err := Poll(ctx, 90*time.Second, 200*time.Millisecond, func() bool {
 		r, err := Do(ctx, hc, c.Nodes[0].Addr, c.Token, "GET", "sys/storage/raft/configuration", nil)
 		if err != nil || r.Status != http.StatusOK {
 			return false
@@ -159,7 +159,7 @@ disable_mlock    = true
 // WaitLeader waits until a node reports itself active and returns it.
 func (c *Cluster) WaitLeader(ctx context.Context) (*Node, error) {
 	var leader *Node
-	err := poll(ctx, func() bool {
+	err := Poll(ctx, 90*time.Second, 200*time.Millisecond, func() bool {
 		for _, n := range c.Nodes {
 			r, err := Do(ctx, http.DefaultClient, n.Addr, "", "GET", "sys/health", nil)
 			if err == nil && r.Status == http.StatusOK {
@@ -193,14 +193,15 @@ func (c *Cluster) Stop() {
 // Dir holds the nodes' configuration and logs.
 func (c *Cluster) Dir() string { return c.dir }
 
-func poll(ctx context.Context, ready func() bool) error {
-	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+// Poll calls ready every interval until it reports true, for at most limit.
+func Poll(ctx context.Context, limit, interval time.Duration, ready func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	for !ready() {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+			return fmt.Errorf("not ready within %s: %w", limit, ctx.Err())
+		case <-time.After(interval):
 		}
 	}
 	return nil
