@@ -13,6 +13,8 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/pquerna/otp/totp"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vault-identity/vault-plugin-secrets-identity/internal/fakeproviders"
 )
 
 func totpStore(t *testing.T, s *logical.InmemStorage, clock *fakeClock) *Store {
@@ -225,4 +227,40 @@ func TestEntityDeleteRacingMFAWrites(t *testing.T) {
 		require.NoError(t, err)
 		require.Nil(t, entry, "secret of deleted entity %d left behind", i)
 	}
+}
+
+// A push waiting for the user does not hold the locks that writes to the
+// same entity (and to whatever shares their stripes) take.
+func TestProviderPushDoesNotBlockWrites(t *testing.T) {
+	ctx := context.Background()
+	okta := fakeproviders.NewFakeOkta("okta-token")
+	defer okta.Close()
+	okta.Users["alice"] = "WAITING"
+	st := New(Options{Storage: new(logical.InmemStorage), MFAPollInterval: 10 * time.Millisecond})
+	require.NoError(t, st.Load(ctx))
+	e, _, err := st.UpsertEntity(ctx, EntityUpdate{Name: "alice"})
+	require.NoError(t, err)
+	m, _, err := st.WriteMFAMethod(ctx, "", MFAMethodInput{Type: MFAOkta, OrgName: "acme", APIToken: "okta-token", BaseURL: okta.URL})
+	require.NoError(t, err)
+
+	pushCtx, cancel := context.WithCancel(ctx)
+	pushed := make(chan error, 1)
+	go func() { pushed <- st.ValidateMFA(pushCtx, MFAValidation{MethodID: m.ID, EntityID: e.ID}) }()
+	require.Eventually(t, func() bool { return okta.Polls() > 0 }, 5*time.Second, 5*time.Millisecond, "the push is waiting")
+
+	wrote := make(chan error, 1)
+	go func() {
+		_, _, err := st.UpsertEntity(ctx, EntityUpdate{ID: e.ID, Policies: Some([]string{"p"})})
+		wrote <- err
+	}()
+	select {
+	case err := <-wrote:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("an entity write waited for the pending push")
+	}
+	_, err = st.GenerateRecoveryCodes(ctx, m.ID, e.ID)
+	require.NoError(t, err, "so did a write of the same secret")
+	cancel()
+	require.Error(t, <-pushed)
 }

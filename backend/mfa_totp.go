@@ -215,59 +215,89 @@ func (s *Store) ValidateMFA(ctx context.Context, v MFAValidation) error {
 		// before its attempt counter.
 		return errTOTPFailed
 	}
-	return s.lockedSecret(v.MethodID, v.EntityID, func() error {
+	max := defaultMaxTOTPValidateAttempts
+	if m.TOTP != nil {
+		max = m.TOTP.MaxValidationAttempts
+	}
+	// load reads the entity's state for the method and refuses an entity
+	// that is locked out.
+	load := func() (*entitySecret, error) {
 		sec, err := s.readSecret(ctx, v.MethodID, v.EntityID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if sec == nil {
 			if m.Type == MFATOTP || v.RecoveryCode != "" {
-				return userErrorf("MFA secret for method name %q not present in entity %q", m.Name, v.EntityID)
+				return nil, userErrorf("MFA secret for method name %q not present in entity %q", m.Name, v.EntityID)
 			}
 			sec = &entitySecret{}
 		}
-		max := defaultMaxTOTPValidateAttempts
-		if m.TOTP != nil {
-			max = m.TOTP.MaxValidationAttempts
-		}
 		if sec.Failures >= max {
-			return deniedf("maximum TOTP validation attempts %d exceeded the allowed attempts %d; an administrator must reset the lockout", sec.Failures+1, max)
+			return nil, deniedf("maximum TOTP validation attempts %d exceeded the allowed attempts %d; an administrator must reset the lockout", sec.Failures+1, max)
 		}
-		ok, err := s.checkCredentials(ctx, m, sec, v)
+		return sec, nil
+	}
+	// record stores the outcome: a refusal counts, a success clears the
+	// count (and keeps what the credentials used up).
+	record := func(sec *entitySecret, ok bool) error {
+		if ok {
+			sec.Failures = 0
+		} else {
+			sec.Failures++
+		}
+		if err := s.putJSON(ctx, secretKey(v.MethodID, v.EntityID), sec); err != nil {
+			return err
+		}
+		switch {
+		case ok:
+			return nil
+		case m.Type == MFATOTP || v.RecoveryCode != "":
+			return errTOTPFailed
+		}
+		return deniedf("failed to validate %s MFA", m.Type)
+	}
+
+	if m.Type == MFATOTP || v.RecoveryCode != "" {
+		return s.lockedSecret(v.MethodID, v.EntityID, func() error {
+			sec, err := load()
+			if err != nil {
+				return err
+			}
+			return record(sec, checkCode(m, sec, v, s.now()))
+		})
+	}
+	// A provider may take long (a push waits for the user), so it is asked
+	// without holding the locks, which other writes share: the lockout is
+	// checked before and the outcome recorded after. Attempts made at the
+	// same moment may all pass the check before any is recorded.
+	if err := s.lockedSecret(v.MethodID, v.EntityID, func() error { _, err := load(); return err }); err != nil {
+		return err
+	}
+	ok, err := s.verifyWithProvider(ctx, m, v.EntityID, v.Passcode)
+	if err != nil {
+		return err
+	}
+	return s.lockedSecret(v.MethodID, v.EntityID, func() error {
+		sec, err := load()
 		if err != nil {
 			return err
 		}
-		if !ok {
-			sec.Failures++
-			if err := s.putJSON(ctx, secretKey(v.MethodID, v.EntityID), sec); err != nil {
-				return err
-			}
-			if m.Type == MFATOTP || v.RecoveryCode != "" {
-				return errTOTPFailed
-			}
-			return deniedf("failed to validate %s MFA", m.Type)
-		}
-		sec.Failures = 0
-		return s.putJSON(ctx, secretKey(v.MethodID, v.EntityID), sec)
+		return record(sec, ok)
 	})
 }
 
-// checkCredentials verifies the credentials and records what they used up
-// (the time step, the recovery code) in sec.
-func (s *Store) checkCredentials(ctx context.Context, m *MFAMethod, sec *entitySecret, v MFAValidation) (bool, error) {
+// checkCode verifies a recovery code or a TOTP code and records what it
+// used up (the code, the time step) in sec.
+func checkCode(m *MFAMethod, sec *entitySecret, v MFAValidation, now time.Time) bool {
 	if v.RecoveryCode != "" {
-		return useRecoveryCode(sec, v.RecoveryCode), nil
+		return useRecoveryCode(sec, v.RecoveryCode)
 	}
-	if m.Type != MFATOTP {
-		return s.verifyWithProvider(ctx, m, v.EntityID, v.Passcode)
-	}
-	t := m.TOTP
-	step, ok := matchTOTP(sec.Key, v.Passcode, s.now(), t)
+	step, ok := matchTOTP(sec.Key, v.Passcode, now, m.TOTP)
 	if !ok || step <= sec.LastStep {
-		return false, nil
+		return false
 	}
 	sec.LastStep = step
-	return true, nil
+	return true
 }
 
 // matchTOTP returns the time step within the skew window whose code equals
