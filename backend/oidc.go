@@ -34,6 +34,12 @@ type oidcState struct {
 	issuer string
 	keys   map[string]*oidcKey
 	roles  map[string]*Role
+
+	assignments map[string]*Assignment
+	scopes      map[string]*Scope
+	clients     map[string]*Client // by name
+	clientIDs   map[string]*Client // by client_id
+	providers   map[string]*Provider
 	// nextRun is when the periodic function next has work to do.
 	nextRun int64
 }
@@ -43,7 +49,11 @@ type oidcConfig struct {
 }
 
 func newOIDCState() *oidcState {
-	return &oidcState{keys: map[string]*oidcKey{}, roles: map[string]*Role{}}
+	return &oidcState{
+		keys: map[string]*oidcKey{}, roles: map[string]*Role{},
+		assignments: map[string]*Assignment{}, scopes: map[string]*Scope{},
+		clients: map[string]*Client{}, clientIDs: map[string]*Client{}, providers: map[string]*Provider{},
+	}
 }
 
 // OIDCIssuer returns the configured issuer address ("" if unset).
@@ -99,21 +109,40 @@ func (s *Store) loadOIDC(ctx context.Context) error {
 	if err := loadPrefix(ctx, s, oidcRolePrefix, func(name string, r *Role) { mu.Lock(); st.roles[name] = r; mu.Unlock() }); err != nil {
 		return err
 	}
-	s.oidc = st
 	if st.keys[DefaultKeyName] == nil {
 		k := defaultKey()
-		if err := s.putJSON(ctx, oidcKeyPrefix+DefaultKeyName, k.NamedKey); err != nil && !errors.Is(err, logical.ErrReadOnly) {
+		if err := s.putDefault(ctx, oidcKeyPrefix+DefaultKeyName, k.NamedKey); err != nil {
 			return err
 		}
 		st.keys[DefaultKeyName] = k
+	}
+	if err := s.loadProvider(ctx, st); err != nil {
+		return err
+	}
+	s.oidc = st
+	return nil
+}
+
+// putDefault stores a built-in object made at load. A node that cannot
+// write (a standby or secondary) keeps it in memory only; the active node
+// stores it.
+func (s *Store) putDefault(ctx context.Context, key string, v any) error {
+	if err := s.putJSON(ctx, key, v); err != nil && !errors.Is(err, logical.ErrReadOnly) {
+		return err
 	}
 	return nil
 }
 
 // invalidateOIDC reloads the OIDC object behind a changed storage key.
 func (s *Store) invalidateOIDC(ctx context.Context, key string) error {
+	if isGrantKey(key) {
+		return nil // grants are read from storage on use
+	}
 	s.oidc.mu.Lock()
 	defer s.oidc.mu.Unlock()
+	if ok, err := s.invalidateProvider(ctx, key); ok {
+		return err
+	}
 	switch {
 	case key == oidcConfigKey:
 		var c oidcConfig

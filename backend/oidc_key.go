@@ -176,6 +176,11 @@ func (s *Store) WriteKey(ctx context.Context, name string, u KeyUpdate) error {
 				return userErrorf("unable to update key %q because it is currently referenced by one or more roles with a token ttl greater than %d seconds", name, k.VerificationTTL/time.Second)
 			}
 		}
+		for _, c := range s.oidc.clients {
+			if c.Key == name && c.IDTokenTTL > k.VerificationTTL {
+				return userErrorf("unable to update key %q because it is currently referenced by one or more clients with an id_token_ttl greater than %d seconds", name, k.VerificationTTL/time.Second)
+			}
+		}
 	}
 	if u.AllowedClientIDs.Set {
 		k.AllowedClientIDs = u.AllowedClientIDs.Val
@@ -317,6 +322,9 @@ func (s *Store) DeleteKey(ctx context.Context, name string) error {
 		sort.Strings(users)
 		return userErrorf("unable to delete key %q because it is currently referenced by these roles: %s", name, strings.Join(users, ", "))
 	}
+	if clients := s.oidc.users(func(c *Client) bool { return c.Key == name }); len(clients) > 0 {
+		return userErrorf("unable to delete key %q because it is currently referenced by these clients: %s", name, strings.Join(clients, ", "))
+	}
 	if err := s.delete(ctx, oidcKeyPrefix+name); err != nil {
 		return err
 	}
@@ -338,14 +346,15 @@ func (s *Store) JWKS(ctx context.Context) ([]jose.JSONWebKey, time.Duration, err
 	}
 	s.oidc.mu.RLock()
 	defer s.oidc.mu.RUnlock()
-	return s.oidc.jwks(s.now())
-}
-
-func (st *oidcState) jwks(now time.Time) ([]jose.JSONWebKey, time.Duration, error) {
 	used := map[string]bool{}
-	for _, r := range st.roles {
+	for _, r := range s.oidc.roles {
 		used[r.Key] = true
 	}
+	return s.oidc.jwks(s.now(), used)
+}
+
+// jwks returns the public keys of the named keys in used.
+func (st *oidcState) jwks(now time.Time, used map[string]bool) ([]jose.JSONWebKey, time.Duration, error) {
 	keys := []jose.JSONWebKey{}
 	maxAge := time.Duration(-1)
 	for _, name := range sortedKeys(st.keys) {

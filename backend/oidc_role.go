@@ -65,11 +65,7 @@ func (s *Store) WriteRole(ctx context.Context, name string, u RoleUpdate) error 
 		return userErrorf("the key parameter is required")
 	}
 	if u.Template.Set {
-		r.Template = u.Template.Val
-	}
-	// Like Vault, take any template that decodes as base64 as its decoding.
-	if decoded, err := base64.StdEncoding.DecodeString(r.Template); err == nil {
-		r.Template = string(decoded)
+		r.Template = decodeTemplate(u.Template.Val)
 	}
 	if err := validateTemplate(r.Template); err != nil {
 		return err
@@ -96,12 +92,7 @@ func (s *Store) WriteRole(ctx context.Context, name string, u RoleUpdate) error 
 	}
 	// A key gets its material when first used, as the default key does.
 	if key.SigningKeyID == "" {
-		k := key.clone()
-		if err := k.generateCurrentAndNext(); err != nil {
-			return err
-		}
-		k.NextRotation = s.now().Add(k.RotationPeriod)
-		if err := s.saveKey(ctx, k); err != nil {
+		if err := s.materialize(ctx, key); err != nil {
 			return err
 		}
 	}
@@ -113,12 +104,40 @@ func (s *Store) WriteRole(ctx context.Context, name string, u RoleUpdate) error 
 	return nil
 }
 
+// decodeTemplate takes, like Vault, any template that decodes as base64 as
+// its decoding.
+func decodeTemplate(tpl string) string {
+	if decoded, err := base64.StdEncoding.DecodeString(tpl); err == nil {
+		return string(decoded)
+	}
+	return tpl
+}
+
+// templateKeys returns the claims a valid template gives an empty entity.
+func templateKeys(tpl string) map[string]any {
+	claims, _ := renderEmpty(tpl)
+	return claims
+}
+
 // validateTemplate renders the template for an empty entity without groups,
 // as Vault does when a role is written: it must give a JSON object without
 // reserved claims.
 func validateTemplate(tpl string) error {
+	claims, err := renderEmpty(tpl)
+	if err != nil {
+		return err
+	}
+	for k := range claims {
+		if isReserved(k) {
+			return userErrorf("top level key %q not allowed. Restricted keys: %s", k, strings.Join(ReservedClaims, ", "))
+		}
+	}
+	return nil
+}
+
+func renderEmpty(tpl string) (map[string]any, error) {
 	if tpl == "" {
-		return nil
+		return nil, nil
 	}
 	_, out, err := identitytpl.PopulateString(identitytpl.PopulateStringInput{
 		Mode:   identitytpl.JSONTemplating,
@@ -127,18 +146,13 @@ func validateTemplate(tpl string) error {
 		Groups: []*logical.Group{},
 	})
 	if err != nil {
-		return userErrorf("error parsing template: %s", err.Error())
+		return nil, userErrorf("error parsing template: %s", err.Error())
 	}
 	var claims map[string]any
 	if err := json.Unmarshal([]byte(out), &claims); err != nil {
-		return userErrorf("error parsing template JSON: %s", err.Error())
+		return nil, userErrorf("error parsing template JSON: %s", err.Error())
 	}
-	for k := range claims {
-		if isReserved(k) {
-			return userErrorf("top level key %q not allowed. Restricted keys: %s", k, strings.Join(ReservedClaims, ", "))
-		}
-	}
-	return nil
+	return claims, nil
 }
 
 func isReserved(claim string) bool { return slices.Contains(ReservedClaims, claim) }

@@ -64,6 +64,8 @@ type Store struct {
 
 	httpClient   *http.Client
 	pollInterval time.Duration
+	// lastSweep is when expired OIDC grants were last swept (Unix seconds).
+	lastSweep atomic.Int64
 }
 
 // New returns a Store over opts.Storage. Nothing is read until Load.

@@ -24,6 +24,10 @@ type fuzzBackend struct {
 	entity, alias, group, method string
 }
 
+// fuzzCaller is the Vault entity of the fuzzed requests, linked to the
+// fuzz alias, so that the provider's authorize reaches its last checks.
+const fuzzCaller = "vault-fuzz-entity"
+
 func newFuzzBackend(t *testing.T) *fuzzBackend {
 	b := testutil.New(t, plugin.Factory)
 	fb := &fuzzBackend{Backend: b}
@@ -31,6 +35,7 @@ func newFuzzBackend(t *testing.T) *fuzzBackend {
 	fb.alias, fb.entity = r.Data()["id"].(string), r.Data()["canonical_id"].(string)
 	fb.group = b.Write("group", map[string]any{"name": "fuzz-group"}).Data()["id"].(string)
 	fb.method = b.Write("mfa/method/totp", map[string]any{"issuer": "Fuzz"}).Data()["method_id"].(string)
+	b.B.System().(*logical.StaticSystemView).EntityVal = &logical.Entity{ID: fuzzCaller, Aliases: []*logical.Alias{{MountAccessor: userpass, Name: "fuzz"}}}
 	if r := b.Write("oidc/key/fuzz", map[string]any{"allowed_client_ids": "*", "algorithm": "EdDSA"}); r.Status != http.StatusNoContent {
 		t.Fatalf("key for the role fuzzing: %d %s", r.Status, r.ErrorText())
 	}
@@ -47,6 +52,9 @@ func (fb *fuzzBackend) paths() []string {
 		"mfa/method/totp", "mfa/method/totp/" + fb.method, "mfa/method/okta", "mfa/method/duo", "mfa/method/pingid",
 		"mfa/login-enforcement/fuzz", "mfa/method/totp/admin-generate", "mfa/method/totp/admin-destroy",
 		"mfa/admin-validate", "mfa/admin-reset-lockout", "mfa/recovery-codes/admin-generate", "mfa/evaluate",
+		"oidc/assignment/fuzz", "oidc/scope/fuzz", "oidc/client/fuzz", "oidc/provider/fuzz",
+		"oidc/provider/default/authorize", "oidc/provider/default/token",
+		"oidc/provider/default/introspect", "oidc/provider/default/revoke",
 	}
 }
 
@@ -54,19 +62,34 @@ func (fb *fuzzBackend) paths() []string {
 // status.
 func checkWrite(t *testing.T, fb *fuzzBackend, path string, body map[string]any) int {
 	before := snapshot(fb.Backend)
-	r := fb.Handle(&logical.Request{Operation: logical.UpdateOperation, Path: path, Data: body})
-	switch {
-	case r.Status >= 500:
-		t.Fatalf("%s %v: status %d: %s", path, body, r.Status, r.ErrorText())
-	case r.Status >= 400:
-		if r.ErrorText() == "" {
-			t.Fatalf("%s %v: status %d without a message", path, body, r.Status)
-		}
-		if after := snapshot(fb.Backend); !maps.Equal(before, after) {
-			t.Fatalf("%s %v: refused with %q but storage changed", path, body, r.ErrorText())
+	r := fb.Handle(&logical.Request{Operation: logical.UpdateOperation, Path: path, Data: body, EntityID: fuzzCaller})
+	status, msg := r.Status, r.ErrorText()
+	if r.Resp != nil {
+		// The OAuth endpoints answer raw JSON errors.
+		if code, ok := r.Resp.Data[logical.HTTPStatusCode].(int); ok {
+			var oauth struct {
+				Error       string `json:"error"`
+				Description string `json:"error_description"`
+			}
+			_ = json.Unmarshal(r.Resp.Data[logical.HTTPRawBody].([]byte), &oauth)
+			status, msg = code, oauth.Error+": "+oauth.Description
+			if oauth.Error == "" || oauth.Description == "" {
+				msg = ""
+			}
 		}
 	}
-	return r.Status
+	switch {
+	case status >= 500:
+		t.Fatalf("%s %v: status %d: %s", path, body, status, msg)
+	case status >= 400:
+		if msg == "" {
+			t.Fatalf("%s %v: status %d without a message", path, body, status)
+		}
+		if after := snapshot(fb.Backend); !maps.Equal(before, after) {
+			t.Fatalf("%s %v: refused with %q but storage changed", path, body, msg)
+		}
+	}
+	return status
 }
 
 // FuzzWritePaths sends an arbitrary JSON object to one of the write paths.
@@ -87,6 +110,19 @@ func FuzzWritePaths(f *testing.F) {
 		`{"method_id":"x","entity_id":"","passcode":"1234567890"}`,
 	} {
 		f.Add(uint8(i), []byte(seed))
+	}
+	// The provider's paths, from index 32 of paths().
+	for i, seed := range []string{
+		`{"entity_ids":"a,b","group_ids":["",""]}`,
+		`{"template":"{\"groups\": {{identity.entity.groups.names}}}","description":7}`,
+		`{"redirect_uris":"x","assignments":"allow_all","key":"fuzz","id_token_ttl":"1s","client_type":"public","refresh_token_ttl":-1}`,
+		`{"issuer":"http://h:1","allowed_client_ids":"*","scopes_supported":"","sign_in_methods":"token,ldap/x"}`,
+		`{"client_id":"x","redirect_uri":"https://a","scope":"openid","response_type":"code","max_age":-1,"code_challenge":""}`,
+		`{"grant_type":"refresh_token","refresh_token":"hvo_rt_x","client_id":"x","client_secret":""}`,
+		`{"token":"hvo_at_x","token_type_hint":"refresh_token","client_id":"x"}`,
+		`{"token":"","client_id":"","client_secret":"s"}`,
+	} {
+		f.Add(uint8(32+i), []byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, which uint8, raw []byte) {
 		var body map[string]any

@@ -38,13 +38,27 @@ func All(c Config) []*framework.Path {
 		groupAliasPaths(s),
 		lookupPaths(s, callers),
 		oidcPaths(c, callers),
+		providerPaths(c, callers),
+		signInPaths(c),
 		mfaPaths(c, callers),
 		infoPaths(s, c.Version),
 	)
 }
 
 // Unauthenticated are the paths Vault serves without a token.
-var Unauthenticated = []string{"oidc/.well-known/*"}
+var Unauthenticated = []string{
+	"oidc/.well-known/*",
+	"oidc/provider/+/.well-known/*",
+	// The provider's OAuth endpoints authenticate their callers
+	// themselves: clients with their secrets, userinfo with an access token.
+	"oidc/provider/+/token",
+	"oidc/provider/+/userinfo",
+	"oidc/provider/+/introspect",
+	"oidc/provider/+/revoke",
+	// The browser sign-in page and its assets.
+	"oidc/provider/+/sign-in",
+	"oidc/sign-in/*",
+}
 
 // respondErr turns a backend error into Vault's answer: a request error
 // becomes an error response with Vault's message and status; anything else

@@ -15,7 +15,11 @@ import (
 
 func TestOnlyDiscoveryIsUnauthenticated(t *testing.T) {
 	b := newBackend(t)
-	require.Equal(t, []string{"oidc/.well-known/*"}, b.B.SpecialPaths().Unauthenticated)
+	require.Equal(t, []string{
+		"oidc/.well-known/*", "oidc/provider/+/.well-known/*",
+		"oidc/provider/+/token", "oidc/provider/+/userinfo", "oidc/provider/+/introspect", "oidc/provider/+/revoke",
+		"oidc/provider/+/sign-in", "oidc/sign-in/*",
+	}, b.B.SpecialPaths().Unauthenticated)
 	require.Equal(t, paths.Unauthenticated, b.B.SpecialPaths().Unauthenticated)
 }
 
@@ -25,7 +29,7 @@ func TestOnlyDiscoveryIsUnauthenticated(t *testing.T) {
 func TestSecretsStayInSealWrappedStorage(t *testing.T) {
 	b, entityID := oidcBackend(t)
 	wrapped := b.B.SpecialPaths().SealWrapStorage
-	require.ElementsMatch(t, []string{"oidc/key-material/", "mfa/"}, wrapped)
+	require.ElementsMatch(t, []string{"oidc/key-material/", "mfa/", "oidc/client/"}, wrapped)
 
 	secrets := []string{"okta-api-token-0123", "duo-secret-key-0123", "duo-ikey-0123", "ping-token-0123"}
 	createMethod(t, b, "okta", map[string]any{"org_name": "o", "api_token": secrets[0]})

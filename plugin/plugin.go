@@ -60,7 +60,7 @@ func New(conf *logical.BackendConfig) *framework.Backend {
 		BackendType: logical.TypeLogical,
 		PathsSpecial: &logical.Paths{
 			Unauthenticated: paths.Unauthenticated,
-			SealWrapStorage: []string{backend.SealWrapPrefix, backend.MFASealWrapPrefix},
+			SealWrapStorage: []string{backend.SealWrapPrefix, backend.MFASealWrapPrefix, backend.ClientSealWrapPrefix},
 		},
 		InitializeFunc: func(context.Context, *logical.InitializationRequest) error {
 			go func() {
@@ -80,7 +80,10 @@ func New(conf *logical.BackendConfig) *framework.Backend {
 		if b.System().ReplicationState().HasState(consts.ReplicationPerformanceSecondary | consts.ReplicationPerformanceStandby) {
 			return nil
 		}
-		return store.RunPeriodic(ctx)
+		if err := store.RunPeriodic(ctx); err != nil {
+			return err
+		}
+		return store.SweepGrants(ctx)
 	}
 	return b
 }

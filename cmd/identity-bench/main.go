@@ -112,7 +112,7 @@ func run(ctx context.Context, c config) error {
 	ops := []op{
 		{name: "entity create", count: c.entities, write: true, call: func(mnt string, i int) call {
 			return call{method: "POST", path: mnt + "/entity", body: map[string]any{"name": fmt.Sprintf("%s-%d", prefix, i), "policies": "default", "metadata": map[string]string{"team": "bench"}}}
-		}},
+		}, after: func(mnt string, res result) { ids[mnt] = res.values("id") }},
 		{name: "entity read by id", count: c.reads, call: func(mnt string, _ int) call {
 			l := ids[mnt]
 			return call{method: "GET", path: mnt + "/entity/id/" + l[rand.IntN(len(l))]}
@@ -155,6 +155,7 @@ func run(ctx context.Context, c config) error {
 			return call{method: "GET", path: mnt + "/oidc/token/" + role, token: userToken}
 		}})
 	}
+	ops = append(ops, providerOps(ctx, b, prefix, userToken)...)
 
 	var rows []row
 	for _, o := range ops {
@@ -172,8 +173,8 @@ func run(ctx context.Context, c config) error {
 			if err != nil {
 				return err
 			}
-			if o.name == "entity create" {
-				ids[mnt] = res.ids()
+			if o.after != nil {
+				o.after(mnt, res)
 			}
 			if mnt == "identity" {
 				r.builtin = res
@@ -251,13 +252,14 @@ type result struct {
 	data    []map[string]any // the data of each answer
 }
 
-// ids are the ids the answers carry ("" where one has none).
-func (r result) ids() []string {
-	ids := make([]string, len(r.data))
+// values are the string values of a field of the answers ("" where one has
+// none).
+func (r result) values(field string) []string {
+	out := make([]string, len(r.data))
 	for i, d := range r.data {
-		ids[i], _ = d["id"].(string)
+		out[i], _ = d[field].(string)
 	}
-	return ids
+	return out
 }
 
 func (r result) rate() float64 { return float64(r.n) / r.elapsed.Seconds() }
@@ -278,14 +280,15 @@ type call struct {
 }
 
 // op is a workload run on both mounts (or only the plugin's): count
-// requests made by call, after setup. A write is compared with the write
-// floor, anything else with the read floor.
+// requests made by call, after setup; after sees the result. A write is
+// compared with the write floor, anything else with the read floor.
 type op struct {
 	name              string
 	count             int
 	write, pluginOnly bool
 	setup             func(mount string) error
 	call              func(mount string, i int) call
+	after             func(mount string, res result)
 }
 
 // tokenSetup makes what identity token issuance needs on both mounts: a
@@ -297,7 +300,8 @@ func tokenSetup(ctx context.Context, b *bench, accessor, prefix string) (string,
 	steps := []call{
 		{method: "PUT", path: "sys/policies/acl/bench-tokens", body: map[string]any{
 			"policy": fmt.Sprintf(`path "identity/oidc/token/*" { capabilities = ["read"] }
-path "%s/oidc/token/*" { capabilities = ["read"] }`, b.cfg.mount)}},
+path "%[1]s/oidc/token/*" { capabilities = ["read"] }
+path "%[1]s/oidc/provider/+/authorize" { capabilities = ["read", "update"] }`, b.cfg.mount)}},
 		{method: "POST", path: "auth/userpass/users/" + user, body: map[string]any{"password": "bench", "token_policies": "bench-tokens"}},
 		{method: "POST", path: b.cfg.mount + "/entity-alias", body: map[string]any{"name": user, "mount_accessor": accessor}},
 	}
@@ -380,6 +384,9 @@ func (b *bench) measure(ctx context.Context, label string, count int, req func(i
 					return
 				}
 				data[i] = r.Data
+				if data[i] == nil { // a raw answer
+					data[i] = r.Body
+				}
 				done.Add(1)
 			}
 		}()

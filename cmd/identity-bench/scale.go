@@ -131,7 +131,7 @@ func scaleSteps(ctx context.Context, b *bench, mnt, accessor, prefix string, pid
 			return preload()
 		},
 		func() (err error) {
-			ids := append(run.createSmall.ids(), run.preload.ids()...)
+			ids := append(run.createSmall.values("id"), run.preload.values("id")...)
 			run.groups, err = b.measure(ctx, mnt+" groups", c.scale/10, func(i int) call {
 				members := make([]string, 10)
 				for k := range members {

@@ -1,0 +1,315 @@
+package backend
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-secure-stdlib/strutil"
+	"github.com/hashicorp/vault/sdk/helper/base62"
+)
+
+// codeTTL is how long an authorization code may be exchanged, as in Vault.
+const codeTTL = 5 * time.Minute
+
+// OAuthError is an OAuth 2.0 error answer of the provider's endpoints:
+// {"error": Code, "error_description": Description} with Status.
+type OAuthError struct {
+	Status      int
+	Code        string
+	Description string
+	// State is echoed by the authorization endpoint.
+	State string
+	// Redirect is true when the error may be sent to the redirect_uri: the
+	// client and its redirect_uri were valid.
+	Redirect bool
+}
+
+func (e *OAuthError) Error() string { return e.Code + ": " + e.Description }
+
+// AsOAuthError reports whether err is (or wraps) an OAuth error.
+func AsOAuthError(err error) (*OAuthError, bool) {
+	e, ok := err.(*OAuthError)
+	return e, ok
+}
+
+func oauthError(status int, code, desc string) *OAuthError {
+	return &OAuthError{Status: status, Code: code, Description: desc}
+}
+
+func invalidRequest(desc string) *OAuthError {
+	return oauthError(http.StatusBadRequest, "invalid_request", desc)
+}
+
+// AuthorizeRequest is an OpenID Connect authentication request.
+type AuthorizeRequest struct {
+	Provider            string
+	ClientID            string
+	RedirectURI         string
+	Scope               string // space separated
+	ResponseType        string
+	State               string
+	Nonce               string
+	MaxAge              Opt[int]
+	CodeChallenge       Opt[string]
+	CodeChallengeMethod string
+	Request, RequestURI bool // the request and request_uri parameters are present
+
+	// Authorize only. HasEntity tells whether the caller's Vault token has
+	// an entity; Caller finds the caller's entity in this store (nil when
+	// none matches); TokenCreated returns when the caller's Vault token was
+	// made, for max_age.
+	HasEntity    bool
+	Caller       func() (*EntityView, error)
+	TokenCreated func() (time.Time, error)
+}
+
+// SignInView is what the sign-in page shows of a valid request.
+type SignInView struct {
+	ClientName string
+	Scopes     []string // requested scopes the provider supports, openid first
+	Methods    []string // the provider's sign-in methods
+}
+
+// authorizeTarget is what a valid request resolves to.
+type authorizeTarget struct {
+	provider *Provider
+	client   *Client
+	scopes   []string
+}
+
+// CheckAuthorize validates an authentication request as Authorize does,
+// except for what needs the caller: the sign-in page runs it before anyone
+// has signed in.
+func (s *Store) CheckAuthorize(ctx context.Context, r AuthorizeRequest) (*SignInView, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	t, err := s.checkRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkChallenge(r, t.client); err != nil {
+		return nil, err
+	}
+	if r.MaxAge.Set && r.MaxAge.Val < 1 {
+		return nil, s.authzError(r, "invalid_request", "max_age must be greater than zero")
+	}
+	return &SignInView{ClientName: t.client.Name, Scopes: t.scopes, Methods: slices.Clone(t.provider.SignInMethods)}, nil
+}
+
+// Authorize checks an authentication request for the caller's entity, in
+// Vault's order, and returns an authorization code.
+func (s *Store) Authorize(ctx context.Context, r AuthorizeRequest) (string, error) {
+	if err := s.ready(ctx); err != nil {
+		return "", err
+	}
+	t, err := s.checkRequest(r)
+	if err != nil {
+		return "", err
+	}
+	if !r.HasEntity {
+		return "", s.authzError(r, "access_denied", "identity entity must be associated with the request")
+	}
+	v, err := r.Caller()
+	if err != nil {
+		return "", err
+	}
+	if v == nil {
+		return "", s.authzError(r, "access_denied", "identity entity associated with the request not found")
+	}
+	if !s.assigned(t.client, v) {
+		return "", s.authzError(r, "access_denied", "identity entity not authorized by client assignment")
+	}
+	if err := checkChallenge(r, t.client); err != nil {
+		return "", err
+	}
+	var authTime int64
+	if r.MaxAge.Set {
+		if r.MaxAge.Val < 1 {
+			return "", s.authzError(r, "invalid_request", "max_age must be greater than zero")
+		}
+		created, err := r.TokenCreated()
+		if err != nil {
+			s.logger.Debug("looking up the caller's token for max_age", "error", err)
+			return "", s.authzError(r, "access_denied", "token associated with request not found")
+		}
+		if s.now().Sub(created) > time.Duration(r.MaxAge.Val)*time.Second {
+			return "", s.authzError(r, "max_age_violation", "active re-authentication is required by max_age")
+		}
+		authTime = created.Unix()
+	}
+	code, err := base62.Random(32)
+	if err != nil {
+		return "", err
+	}
+	g := &grant{
+		Provider: r.Provider, ClientID: r.ClientID, EntityID: v.ID, Scopes: t.scopes,
+		AuthTime: authTime, Nonce: r.Nonce, RedirectURI: r.RedirectURI,
+		ExpireAt: s.now().Add(codeTTL),
+	}
+	if r.CodeChallenge.Set {
+		g.Challenge, g.ChallengeMethod = r.CodeChallenge.Val, challengeMethod(r.CodeChallengeMethod)
+	}
+	if err := s.putJSON(ctx, grantKey(codeGrant, code), g); err != nil {
+		return "", err
+	}
+	return code, nil
+}
+
+func (s *Store) authzError(r AuthorizeRequest, code, desc string) *OAuthError {
+	status := http.StatusBadRequest
+	if code == "server_error" {
+		status = http.StatusInternalServerError
+	}
+	return &OAuthError{Status: status, Code: code, Description: desc, State: r.State, Redirect: true}
+}
+
+// checkRequest runs the checks of an authentication request that need no
+// caller, in Vault's order, and resolves its provider, client and scopes.
+func (s *Store) checkRequest(r AuthorizeRequest) (*authorizeTarget, error) {
+	s.oidc.mu.RLock()
+	defer s.oidc.mu.RUnlock()
+	st := s.oidc
+	fail := func(code, desc string) error {
+		return &OAuthError{Status: http.StatusBadRequest, Code: code, Description: desc, State: r.State}
+	}
+	if r.ClientID == "" {
+		return nil, fail("invalid_client_id", "client_id parameter is required")
+	}
+	client := st.clientIDs[r.ClientID]
+	if client == nil {
+		return nil, fail("invalid_client_id", "client with client_id not found")
+	}
+	if r.RedirectURI == "" {
+		return nil, fail("invalid_request", "redirect_uri parameter is required")
+	}
+	if !slices.ContainsFunc(client.RedirectURIs, func(allowed string) bool { return redirectMatches(allowed, r.RedirectURI) }) {
+		return nil, fail("invalid_redirect_uri", "redirect_uri is not allowed for the client")
+	}
+	provider := st.providers[r.Provider]
+	if provider == nil {
+		return nil, fail("invalid_request", "provider not found")
+	}
+	if !provider.allows(r.ClientID) {
+		return nil, s.authzError(r, "unauthorized_client", "client is not authorized to use the provider")
+	}
+	if r.Request {
+		return nil, &OAuthError{Status: http.StatusBadRequest, Code: "request_not_supported", Description: "request parameter is not supported", Redirect: true}
+	}
+	if r.RequestURI {
+		return nil, &OAuthError{Status: http.StatusBadRequest, Code: "request_uri_not_supported", Description: "request_uri parameter is not supported", Redirect: true}
+	}
+	requested := strutil.ParseDedupAndSortStrings(r.Scope, " ")
+	if !slices.Contains(requested, OpenIDScope) {
+		return nil, s.authzError(r, "invalid_request", `scope parameter must contain the "openid" value`)
+	}
+	if r.ResponseType == "" {
+		return nil, s.authzError(r, "invalid_request", "response_type parameter is required")
+	}
+	if r.ResponseType != "code" {
+		return nil, s.authzError(r, "unsupported_response_type", "unsupported response_type value")
+	}
+	c, p := *client, *provider
+	return &authorizeTarget{provider: &p, client: &c, scopes: supportedScopes(requested, provider)}, nil
+}
+
+// supportedScopes keeps openid, first, and the requested scopes the
+// provider supports; others are dropped silently, as in Vault.
+func supportedScopes(requested []string, p *Provider) []string {
+	out := []string{OpenIDScope}
+	for _, sc := range requested {
+		if sc != OpenIDScope && slices.Contains(p.ScopesSupported, sc) {
+			out = append(out, sc)
+		}
+	}
+	return out
+}
+
+// checkChallenge checks the PKCE parameters.
+func checkChallenge(r AuthorizeRequest, c *Client) error {
+	fail := func(desc string) error {
+		return &OAuthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: desc, State: r.State, Redirect: true}
+	}
+	if !r.CodeChallenge.Set {
+		if c.ClientType == ClientPublic {
+			return fail("PKCE is required for public clients")
+		}
+		return nil
+	}
+	switch challengeMethod(r.CodeChallengeMethod) {
+	case "plain", "S256":
+	default:
+		return fail("invalid code_challenge_method")
+	}
+	if n := len(r.CodeChallenge.Val); n < 43 || n > 128 {
+		return fail("invalid code_challenge")
+	}
+	return nil
+}
+
+func challengeMethod(m string) string {
+	if m == "" {
+		return "plain"
+	}
+	return m
+}
+
+// redirectMatches compares a registered redirect URI with a requested one:
+// exactly, except that loopback addresses match on any port (RFC 8252,
+// section 7.3).
+func redirectMatches(registered, requested string) bool {
+	if registered == requested {
+		return true
+	}
+	a, errA := url.Parse(registered)
+	b, errB := url.Parse(requested)
+	if errA != nil || errB != nil || !isLoopback(a.Hostname()) || !isLoopback(b.Hostname()) {
+		return false
+	}
+	a.Host, b.Host = a.Hostname(), b.Hostname()
+	return a.String() == b.String()
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// assigned reports whether the entity may use the client: it is enabled and
+// one of the client's assignments names it or one of its groups, direct or
+// inherited. allow_all admits everyone.
+func (s *Store) assigned(c *Client, v *EntityView) bool {
+	if v.Disabled {
+		return false
+	}
+	groups := slices.Concat(v.DirectGroupIDs, v.InheritedGroupIDs)
+	s.oidc.mu.RLock()
+	defer s.oidc.mu.RUnlock()
+	for _, name := range c.Assignments {
+		if name == AllowAllAssignment {
+			return true
+		}
+		a := s.oidc.assignments[name]
+		if a == nil {
+			continue
+		}
+		if slices.Contains(a.EntityIDs, v.ID) || slices.ContainsFunc(groups, func(g string) bool { return slices.Contains(a.GroupIDs, g) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseScopes splits a space-separated scope parameter, deduplicated and
+// sorted.
+func parseScopes(scope string) []string {
+	return strutil.ParseDedupAndSortStrings(strings.TrimSpace(scope), " ")
+}

@@ -1,0 +1,732 @@
+package backend
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/hashicorp/vault/sdk/helper/base62"
+)
+
+// Grants of the provider: authorization codes, access tokens, refresh
+// tokens and revoked refresh token families. Each is stored under the
+// SHA-256 of its value, never the value itself, and read from storage on
+// use, so every node sees the same state and a restart loses nothing.
+const (
+	grantPrefix    = "oidc/grant/"
+	codeGrant      = "code"
+	accessGrant    = "access"
+	refreshGrant   = "refresh"
+	revokedFamily  = "family"
+	accessPrefix   = "hvo_at_"
+	refreshPrefix  = "hvo_rt_"
+	sweepInterval  = 10 * time.Minute
+	randomTokenLen = 48
+)
+
+// Grant types of the token endpoint.
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
+	GrantClientCredentials = "client_credentials"
+)
+
+// GrantTypes are the grant types the token endpoint supports.
+var GrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials}
+
+func isGrantKey(key string) bool { return strings.HasPrefix(key, grantPrefix) }
+
+func grantKey(kind, value string) string {
+	sum := sha256.Sum256([]byte(value))
+	return grantPrefix + kind + "/" + hex.EncodeToString(sum[:])
+}
+
+// grant is what a code or token stands for.
+type grant struct {
+	Provider string    `json:"provider"`
+	ClientID string    `json:"client_id"`
+	EntityID string    `json:"entity_id"`
+	Scopes   []string  `json:"scopes"`
+	AuthTime int64     `json:"auth_time,omitempty"`
+	IssuedAt time.Time `json:"issued_at"`
+	ExpireAt time.Time `json:"expire_at"`
+	// Family links the tokens of one authorization through refreshes;
+	// revoking it revokes them all.
+	Family string `json:"family,omitempty"`
+	// Used marks a refresh token that was exchanged: presenting it again
+	// is a reuse.
+	Used bool `json:"used,omitempty"`
+
+	// Authorization codes only.
+	Nonce           string `json:"nonce,omitempty"`
+	RedirectURI     string `json:"redirect_uri,omitempty"`
+	Challenge       string `json:"code_challenge,omitempty"`
+	ChallengeMethod string `json:"code_challenge_method,omitempty"`
+}
+
+// ClientAuth is how a client authenticates at the token, introspection and
+// revocation endpoints: HTTP Basic (client_secret_basic) wins over the body
+// (client_secret_post).
+type ClientAuth struct {
+	Basic                bool
+	BasicID, BasicSecret string
+	ID, Secret           string
+}
+
+// TokenExchange is a request to the token endpoint.
+type TokenExchange struct {
+	Provider     string
+	Auth         ClientAuth
+	GrantType    string
+	Code         string
+	RedirectURI  string
+	CodeVerifier string
+	RefreshToken string
+	Scope        string
+	// Issuer turns the provider's configured issuer ("" when unset) into
+	// the issuer of its tokens.
+	Issuer func(configured string) string
+}
+
+// TokenResponse is the token endpoint's answer.
+type TokenResponse struct {
+	TokenType    string `json:"token_type"`
+	AccessToken  string `json:"access_token"`
+	IDToken      string `json:"id_token,omitempty"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	ExpiresIn    int64  `json:"expires_in"`
+	Scope        string `json:"scope,omitempty"`
+}
+
+// clientContext is an authenticated client with its provider and key.
+type clientContext struct {
+	provider *Provider
+	client   *Client
+	key      *oidcKey
+}
+
+// authenticate finds the provider and authenticates the client, in Vault's
+// order.
+func (s *Store) authenticate(providerName string, a ClientAuth) (*clientContext, error) {
+	s.oidc.mu.RLock()
+	defer s.oidc.mu.RUnlock()
+	p := s.oidc.providers[providerName]
+	if p == nil {
+		return nil, invalidRequest("provider not found")
+	}
+	id, secret := a.ID, a.Secret
+	if a.Basic {
+		id, secret = a.BasicID, a.BasicSecret
+	} else if id == "" {
+		return nil, invalidRequest("client_id parameter is required")
+	}
+	c := s.oidc.clientIDs[id]
+	if c == nil || (c.ClientType == ClientConfidential && subtle.ConstantTimeCompare([]byte(c.ClientSecret), []byte(secret)) != 1) {
+		return nil, invalidClient("client failed to authenticate")
+	}
+	if !p.allows(id) {
+		return nil, invalidClient("client is not authorized to use the provider")
+	}
+	k := s.oidc.keys[c.Key]
+	if k == nil {
+		return nil, oauthError(http.StatusInternalServerError, "server_error", fmt.Sprintf("client key %q not found", c.Key))
+	}
+	if !k.allows(id) {
+		return nil, invalidClient("client is not authorized to use the key")
+	}
+	pc, cc := *p, *c
+	return &clientContext{provider: &pc, client: &cc, key: k}, nil
+}
+
+func invalidClient(desc string) *OAuthError {
+	return oauthError(http.StatusUnauthorized, "invalid_client", desc)
+}
+
+func invalidGrant(desc string) *OAuthError {
+	return oauthError(http.StatusBadRequest, "invalid_grant", desc)
+}
+
+// ExchangeToken serves the token endpoint.
+func (s *Store) ExchangeToken(ctx context.Context, r TokenExchange) (*TokenResponse, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	cc, err := s.authenticate(r.Provider, r.Auth)
+	if err != nil {
+		return nil, err
+	}
+	switch r.GrantType {
+	case "":
+		return nil, invalidRequest("grant_type parameter is required")
+	case GrantAuthorizationCode:
+		return s.exchangeCode(ctx, cc, r)
+	case GrantRefreshToken:
+		return s.refresh(ctx, cc, r)
+	case GrantClientCredentials:
+		return s.clientCredentials(ctx, cc, r)
+	default:
+		return nil, oauthError(http.StatusBadRequest, "unsupported_grant_type", "unsupported grant_type value")
+	}
+}
+
+// exchangeCode redeems an authorization code. The code is consumed whatever
+// the outcome, as in Vault.
+func (s *Store) exchangeCode(ctx context.Context, cc *clientContext, r TokenExchange) (*TokenResponse, error) {
+	if r.Code == "" {
+		return nil, invalidRequest("code parameter is required")
+	}
+	code, err := s.takeGrant(ctx, grantKey(codeGrant, r.Code))
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case code == nil || !s.now().Before(code.ExpireAt):
+		return nil, invalidGrant("authorization grant is invalid or expired")
+	case code.ClientID != cc.client.ClientID:
+		return nil, invalidGrant("authorization code was not issued to the client")
+	case code.Provider != r.Provider:
+		return nil, invalidGrant("authorization code was not issued by the provider")
+	case r.RedirectURI == "":
+		return nil, invalidRequest("redirect_uri parameter is required")
+	case code.RedirectURI != r.RedirectURI:
+		return nil, invalidGrant("redirect_uri does not match the redirect_uri used in the authorization request")
+	}
+	v, err := s.Entity(ctx, EntitySelector{ID: code.EntityID})
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, invalidRequest("identity entity associated with the request not found")
+	}
+	if !s.assigned(cc.client, v) {
+		return nil, invalidRequest("identity entity not authorized by client assignment")
+	}
+	if err := checkVerifier(code, cc.client, r.CodeVerifier); err != nil {
+		return nil, err
+	}
+	g := &grant{Provider: r.Provider, ClientID: code.ClientID, EntityID: v.ID, Scopes: code.Scopes, AuthTime: code.AuthTime}
+	return s.issue(ctx, cc, r, v, g, idTokenExtras{nonce: code.Nonce, code: r.Code})
+}
+
+// checkVerifier checks the PKCE code_verifier against the code's challenge.
+func checkVerifier(code *grant, c *Client, verifier string) error {
+	if code.Challenge == "" {
+		if c.ClientType == ClientPublic {
+			return invalidRequest("PKCE is required for public clients")
+		}
+		if verifier != "" {
+			return invalidRequest("unexpected code_verifier for token exchange")
+		}
+		return nil
+	}
+	if verifier == "" {
+		return invalidRequest("expected code_verifier for token exchange")
+	}
+	want := verifier
+	if code.ChallengeMethod == "S256" {
+		sum := sha256.Sum256([]byte(verifier))
+		want = base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	if subtle.ConstantTimeCompare([]byte(want), []byte(code.Challenge)) != 1 {
+		return invalidGrant("invalid code_verifier for token exchange")
+	}
+	return nil
+}
+
+// refresh redeems a refresh token: it is rotated on every use, and a token
+// used twice revokes every token of its family.
+func (s *Store) refresh(ctx context.Context, cc *clientContext, r TokenExchange) (*TokenResponse, error) {
+	if r.RefreshToken == "" {
+		return nil, invalidRequest("refresh_token parameter is required")
+	}
+	if cc.client.RefreshTokenTTL <= 0 {
+		return nil, oauthError(http.StatusBadRequest, "unauthorized_client", "the client is not allowed the refresh_token grant")
+	}
+	key := grantKey(refreshGrant, r.RefreshToken)
+	var out *TokenResponse
+	err := s.locked(func() []string { return []string{key} }, func() error {
+		old, err := s.activeGrant(ctx, key)
+		if err != nil {
+			return err
+		}
+		switch {
+		case old == nil:
+			return invalidGrant("refresh token is invalid or expired")
+		case old.ClientID != cc.client.ClientID:
+			return invalidGrant("refresh token was not issued to the client")
+		case old.Provider != r.Provider:
+			return invalidGrant("refresh token was not issued by the provider")
+		case old.Used:
+			if err := s.revokeFamily(ctx, old.Family, cc.client); err != nil {
+				return err
+			}
+			s.logger.Warn("refresh token reused: its grant is revoked", "client_id", old.ClientID, "entity_id", old.EntityID)
+			return invalidGrant("refresh token was already used; the grant is revoked")
+		}
+		scopes := old.Scopes
+		if r.Scope != "" {
+			scopes = parseScopes(r.Scope)
+			for _, sc := range scopes {
+				if !slices.Contains(old.Scopes, sc) {
+					return oauthError(http.StatusBadRequest, "invalid_scope", "requested scope exceeds the scope granted")
+				}
+			}
+		}
+		v, err := s.Entity(ctx, EntitySelector{ID: old.EntityID})
+		if err != nil {
+			return err
+		}
+		if v == nil || !s.assigned(cc.client, v) {
+			return invalidGrant("identity entity not authorized by client assignment")
+		}
+		used := *old
+		used.Used = true
+		if err := s.putJSON(ctx, key, &used); err != nil {
+			return err
+		}
+		g := &grant{Provider: r.Provider, ClientID: old.ClientID, EntityID: v.ID, Scopes: scopes, AuthTime: old.AuthTime, Family: old.Family}
+		withOpenID := slices.Contains(scopes, OpenIDScope)
+		out, err = s.issue(ctx, cc, r, v, g, idTokenExtras{skip: !withOpenID})
+		return err
+	})
+	return out, err
+}
+
+// clientCredentials issues an access token to a confidential client for
+// the entity it is bound to.
+func (s *Store) clientCredentials(ctx context.Context, cc *clientContext, r TokenExchange) (*TokenResponse, error) {
+	c := cc.client
+	if c.ClientType != ClientConfidential {
+		return nil, oauthError(http.StatusBadRequest, "unauthorized_client", "the client_credentials grant is for confidential clients only")
+	}
+	if c.ClientCredentialsEntityID == "" {
+		return nil, oauthError(http.StatusBadRequest, "unauthorized_client", "the client is not bound to an entity: set its client_credentials_entity_id")
+	}
+	v, err := s.Entity(ctx, EntitySelector{ID: c.ClientCredentialsEntityID})
+	if err != nil {
+		return nil, err
+	}
+	if v == nil || !s.assigned(c, v) {
+		return nil, invalidGrant("identity entity not authorized by client assignment")
+	}
+	scopes := []string{}
+	for _, sc := range parseScopes(r.Scope) {
+		if slices.Contains(cc.provider.ScopesSupported, sc) {
+			scopes = append(scopes, sc)
+		}
+	}
+	g := &grant{Provider: r.Provider, ClientID: c.ClientID, EntityID: v.ID, Scopes: scopes}
+	out, err := s.issue(ctx, cc, r, v, g, idTokenExtras{skip: true, noRefresh: true})
+	if err != nil {
+		return nil, err
+	}
+	out.Scope = strings.Join(scopes, " ")
+	return out, nil
+}
+
+// idTokenExtras are the parts of an ID token that depend on the grant.
+type idTokenExtras struct {
+	nonce     string
+	code      string // for c_hash
+	skip      bool   // no ID token
+	noRefresh bool   // no refresh token
+}
+
+// issue makes the tokens of a grant: an access token, an ID token unless
+// skipped, and a refresh token when the client has refresh tokens on. The
+// ID token is signed before anything is stored, so a failure stores nothing.
+func (s *Store) issue(ctx context.Context, cc *clientContext, r TokenExchange, v *EntityView, g *grant, x idTokenExtras) (*TokenResponse, error) {
+	now := s.now()
+	c := cc.client
+	access, err := randomToken(accessPrefix)
+	if err != nil {
+		return nil, err
+	}
+	out := &TokenResponse{TokenType: "Bearer", AccessToken: access, ExpiresIn: int64(c.AccessTokenTTL / time.Second)}
+	if !x.skip {
+		claims := map[string]any{
+			"iss":       r.Issuer(cc.provider.Issuer),
+			"namespace": NamespaceID,
+			"sub":       v.ID,
+			"aud":       c.ClientID,
+			"iat":       now.Unix(),
+			"exp":       now.Add(c.IDTokenTTL).Unix(),
+			"at_hash":   halfHash(cc.key.Algorithm, access),
+		}
+		if x.nonce != "" {
+			claims["nonce"] = x.nonce
+		}
+		if g.AuthTime != 0 {
+			claims["auth_time"] = g.AuthTime
+		}
+		if x.code != "" {
+			claims["c_hash"] = halfHash(cc.key.Algorithm, x.code)
+		}
+		extra, err := s.scopeClaimsFor(v, g.Scopes, cc.provider, now)
+		if err != nil {
+			return nil, err
+		}
+		for k, val := range extra {
+			if !isReserved(k) {
+				claims[k] = val
+			}
+		}
+		payload, err := json.Marshal(claims)
+		if err != nil {
+			return nil, err
+		}
+		if out.IDToken, err = cc.key.sign(payload); err != nil {
+			return nil, oauthError(http.StatusInternalServerError, "server_error", "error signing OIDC token: "+err.Error())
+		}
+	}
+	g.IssuedAt = now
+	if c.RefreshTokenTTL > 0 && !x.noRefresh {
+		if g.Family == "" {
+			if g.Family, err = newID(); err != nil {
+				return nil, err
+			}
+		}
+		if out.RefreshToken, err = randomToken(refreshPrefix); err != nil {
+			return nil, err
+		}
+		rg := *g
+		rg.ExpireAt = now.Add(c.RefreshTokenTTL)
+		if err := s.putJSON(ctx, grantKey(refreshGrant, out.RefreshToken), &rg); err != nil {
+			return nil, err
+		}
+	}
+	g.ExpireAt = now.Add(c.AccessTokenTTL)
+	if err := s.putJSON(ctx, grantKey(accessGrant, access), g); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// scopeClaimsFor renders the templates of the granted scopes the provider
+// still supports for the entity.
+func (s *Store) scopeClaimsFor(v *EntityView, scopes []string, p *Provider, now time.Time) (map[string]any, error) {
+	var supported []string
+	for _, sc := range scopes {
+		if sc != OpenIDScope && slices.Contains(p.ScopesSupported, sc) {
+			supported = append(supported, sc)
+		}
+	}
+	render := func(tpl string) map[string]any {
+		claims := map[string]any{}
+		s.mergeTemplate(claims, tpl, v, now)
+		return claims
+	}
+	s.oidc.mu.RLock()
+	claims, conflict := s.oidc.scopeClaims(supported, render)
+	s.oidc.mu.RUnlock()
+	if conflict != nil {
+		return nil, invalidRequest(fmt.Sprintf("found scopes with conflicting top-level claim: claim %q in scopes %q, %q", conflict.claim, conflict.first, conflict.second))
+	}
+	return claims, nil
+}
+
+// halfHash is the at_hash or c_hash of a value: the left half of its hash
+// with the hash of the signing algorithm, base64url without padding.
+func halfHash(alg, value string) string {
+	var h hash.Hash
+	switch alg {
+	case "RS256", "ES256":
+		h = sha256.New()
+	case "RS384", "ES384":
+		h = sha512.New384()
+	default: // RS512, ES512, EdDSA
+		h = sha512.New()
+	}
+	h.Write([]byte(value))
+	sum := h.Sum(nil)
+	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
+}
+
+func randomToken(prefix string) (string, error) {
+	v, err := base62.Random(randomTokenLen)
+	if err != nil {
+		return "", err
+	}
+	return prefix + v, nil
+}
+
+// takeGrant reads and deletes a grant, so that only one caller gets it.
+func (s *Store) takeGrant(ctx context.Context, key string) (*grant, error) {
+	var g *grant
+	err := s.locked(func() []string { return []string{key} }, func() error {
+		v := new(grant)
+		found, err := s.getJSON(ctx, key, v)
+		if err != nil || !found {
+			return err
+		}
+		g = v
+		return s.delete(ctx, key)
+	})
+	return g, err
+}
+
+// activeGrant reads a token's grant; nil when it does not exist, has
+// expired or its family was revoked.
+func (s *Store) activeGrant(ctx context.Context, key string) (*grant, error) {
+	g := new(grant)
+	found, err := s.getJSON(ctx, key, g)
+	if err != nil || !found || !s.now().Before(g.ExpireAt) {
+		return nil, err
+	}
+	if g.Family != "" {
+		var rev grant
+		revoked, err := s.getJSON(ctx, grantPrefix+revokedFamily+"/"+g.Family, &rev)
+		if err != nil || revoked {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+// revokeFamily revokes every token of a refresh token family, for as long
+// as any of them can live.
+func (s *Store) revokeFamily(ctx context.Context, family string, c *Client) error {
+	if family == "" {
+		return nil
+	}
+	now := s.now()
+	return s.putJSON(ctx, grantPrefix+revokedFamily+"/"+family, &grant{IssuedAt: now, ExpireAt: now.Add(max(c.RefreshTokenTTL, c.AccessTokenTTL))})
+}
+
+// accessCheck is why an access token is refused at userinfo.
+type accessCheck struct {
+	grant  *grant
+	client *Client
+	entity *EntityView
+}
+
+// UserInfo answers the userinfo endpoint for an access token: the entity's
+// subject and the claims of the token's scopes the provider still supports.
+// isBearer tells whether the token came as an Authorization: Bearer header.
+func (s *Store) UserInfo(ctx context.Context, providerName, token string, isBearer bool) (map[string]any, error) {
+	p, err := s.OIDCProvider(ctx, providerName)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		return nil, invalidRequest("provider not found")
+	}
+	if !isBearer {
+		return nil, oauthError(http.StatusUnauthorized, "invalid_token", "access token must be sent as a Bearer token")
+	}
+	g, err := s.activeGrant(ctx, grantKey(accessGrant, token))
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case g == nil:
+		return nil, oauthError(http.StatusUnauthorized, "invalid_token", "access token is expired")
+	case g.Provider != providerName:
+		return nil, oauthError(http.StatusUnauthorized, "invalid_token", "access token was not issued by the provider")
+	}
+	a, err := s.checkAccess(ctx, g, p)
+	if err != nil {
+		return nil, err
+	}
+	claims, err := s.scopeClaimsFor(a.entity, g.Scopes, p, s.now())
+	if err != nil {
+		return nil, err
+	}
+	claims["sub"] = a.entity.ID
+	return claims, nil
+}
+
+// checkAccess checks that the client and entity of an access token may
+// still use the provider, with Vault's userinfo errors.
+func (s *Store) checkAccess(ctx context.Context, g *grant, p *Provider) (*accessCheck, error) {
+	denied := func(desc string) error { return oauthError(http.StatusForbidden, "access_denied", desc) }
+	s.oidc.mu.RLock()
+	c := s.oidc.clientIDs[g.ClientID]
+	s.oidc.mu.RUnlock()
+	if c == nil {
+		return nil, denied("client not found")
+	}
+	v, err := s.Entity(ctx, EntitySelector{ID: g.EntityID})
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, denied("identity entity associated with the request not found")
+	}
+	if !s.assigned(c, v) {
+		return nil, denied("identity entity not authorized by client assignment")
+	}
+	if !p.allows(c.ClientID) {
+		return nil, denied("client is not authorized to use the provider")
+	}
+	return &accessCheck{grant: g, client: c, entity: v}, nil
+}
+
+// IntrospectGrant answers RFC 7662 introspection of an access or refresh
+// token for an authenticated client of the provider: {"active": false}
+// unless the token is live, its client and entity may still use the
+// provider.
+func (s *Store) IntrospectGrant(ctx context.Context, providerName string, auth ClientAuth, token, hint string, issuer func(string) string) (map[string]any, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	cc, err := s.authenticate(providerName, auth)
+	if err != nil {
+		return nil, err
+	}
+	if token == "" {
+		return nil, invalidRequest("token parameter is required")
+	}
+	inactive := map[string]any{"active": false}
+	for _, kind := range tokenKinds(token, hint) {
+		g, err := s.activeGrant(ctx, grantKey(kind, token))
+		if err != nil {
+			return nil, err
+		}
+		if g == nil {
+			continue
+		}
+		if g.Provider != providerName || (kind == refreshGrant && g.Used) {
+			return inactive, nil
+		}
+		if _, err := s.checkAccess(ctx, g, cc.provider); err != nil {
+			if _, ok := AsOAuthError(err); ok {
+				return inactive, nil
+			}
+			return nil, err
+		}
+		tokenType := "Bearer"
+		if kind == refreshGrant {
+			tokenType = "refresh_token"
+		}
+		return map[string]any{
+			"active":     true,
+			"scope":      strings.Join(g.Scopes, " "),
+			"client_id":  g.ClientID,
+			"token_type": tokenType,
+			"exp":        g.ExpireAt.Unix(),
+			"iat":        g.IssuedAt.Unix(),
+			"sub":        g.EntityID,
+			"aud":        g.ClientID,
+			"iss":        issuer(cc.provider.Issuer),
+		}, nil
+	}
+	return inactive, nil
+}
+
+// RevokeGrant serves RFC 7009 revocation: an access token is revoked; a
+// refresh token revokes its whole family. Unknown tokens are not an error.
+func (s *Store) RevokeGrant(ctx context.Context, providerName string, auth ClientAuth, token, hint string) error {
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	cc, err := s.authenticate(providerName, auth)
+	if err != nil {
+		return err
+	}
+	if token == "" {
+		return invalidRequest("token parameter is required")
+	}
+	for _, kind := range tokenKinds(token, hint) {
+		key := grantKey(kind, token)
+		g := new(grant)
+		found, err := s.getJSON(ctx, key, g)
+		if err != nil {
+			return err
+		}
+		if !found {
+			continue
+		}
+		if g.ClientID != cc.client.ClientID {
+			return oauthError(http.StatusBadRequest, "unauthorized_client", "the token was not issued to the client")
+		}
+		if kind == refreshGrant {
+			if err := s.revokeFamily(ctx, g.Family, cc.client); err != nil {
+				return err
+			}
+		}
+		return s.delete(ctx, key)
+	}
+	return nil
+}
+
+// tokenKinds is where to look a token up: its prefix tells, else the hint
+// goes first.
+func tokenKinds(token, hint string) []string {
+	switch {
+	case strings.HasPrefix(token, accessPrefix):
+		return []string{accessGrant}
+	case strings.HasPrefix(token, refreshPrefix):
+		return []string{refreshGrant}
+	case hint == "refresh_token":
+		return []string{refreshGrant, accessGrant}
+	default:
+		return []string{accessGrant, refreshGrant}
+	}
+}
+
+// ProviderKeys returns the public keys of the keys the provider's clients
+// use: every client when the provider allows "*".
+func (s *Store) ProviderKeys(ctx context.Context, providerName string) ([]jose.JSONWebKey, bool, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, false, err
+	}
+	s.oidc.mu.RLock()
+	defer s.oidc.mu.RUnlock()
+	p := s.oidc.providers[providerName]
+	if p == nil {
+		return nil, false, nil
+	}
+	used := map[string]bool{}
+	for _, c := range s.oidc.clients {
+		if p.allows(c.ClientID) {
+			used[c.Key] = true
+		}
+	}
+	keys, _, err := s.oidc.jwks(s.now(), used)
+	return keys, true, err
+}
+
+// SweepGrants deletes expired codes, tokens and family revocations. It runs
+// at most every sweepInterval; the periodic function calls it.
+func (s *Store) SweepGrants(ctx context.Context) error {
+	now := s.now()
+	last := s.lastSweep.Load()
+	if now.Unix()-last < int64(sweepInterval/time.Second) || !s.lastSweep.CompareAndSwap(last, now.Unix()) {
+		return nil
+	}
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+	for _, kind := range []string{codeGrant, accessGrant, refreshGrant, revokedFamily} {
+		prefix := grantPrefix + kind + "/"
+		keys, err := s.storage.List(ctx, prefix)
+		if err != nil {
+			return fmt.Errorf("failed to list %q: %w", prefix, err)
+		}
+		for _, k := range keys {
+			var g grant
+			found, err := s.getJSON(ctx, prefix+k, &g)
+			if err != nil {
+				return err
+			}
+			if found && !now.Before(g.ExpireAt) {
+				if err := s.delete(ctx, prefix+k); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,645 @@
+package paths
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
+)
+
+// providerHandler serves the OIDC provider: its configuration objects and
+// its OAuth endpoints.
+type providerHandler struct {
+	store   *backend.Store
+	apiAddr string
+	callers *callers
+}
+
+func providerPaths(c Config, callers *callers) []*framework.Path {
+	h := &providerHandler{store: c.Store, apiAddr: c.APIAddr, callers: callers}
+	name := framework.GenericNameRegex("name")
+	provider := "oidc/provider/" + name
+	return []*framework.Path{
+		h.objectPath(backend.AssignmentObject, "oidc/assignment/"+name, "assignment", map[string]*framework.FieldSchema{
+			"entity_ids": {Type: framework.TypeCommaStringSlice, Description: "Comma separated string or array of identity entity IDs."},
+			"group_ids":  {Type: framework.TypeCommaStringSlice, Description: "Comma separated string or array of identity group IDs."},
+		}, h.writeAssignment, h.readAssignment, "CRUD operations for OIDC assignments.",
+			"Assignments name the entities and groups that may use the clients listing them. The built-in allow_all admits every entity and cannot be changed."),
+		h.listObjects(backend.AssignmentObject, "oidc/assignment/?$", "assignments", "List OIDC assignments."),
+		h.objectPath(backend.ScopeObject, "oidc/scope/"+name, "scope", map[string]*framework.FieldSchema{
+			"template":    {Type: framework.TypeString, Description: "The template string to use for the scope. This may be in string-ified JSON or base64 format."},
+			"description": {Type: framework.TypeString, Description: "The description of the scope."},
+		}, h.writeScope, h.readScope, "CRUD operations for OIDC scopes.",
+			`Scopes add the claims of their template to ID tokens and userinfo answers when requested. "openid" is reserved.`),
+		h.listObjects(backend.ScopeObject, "oidc/scope/?$", "scopes", "List OIDC scopes."),
+		h.objectPath(backend.ClientObject, "oidc/client/"+name, "client", map[string]*framework.FieldSchema{
+			"redirect_uris":                {Type: framework.TypeCommaStringSlice, Description: "Comma separated string or array of redirect URIs used by the client. One of these values must exactly match the redirect_uri parameter value used in each authentication request."},
+			"assignments":                  {Type: framework.TypeCommaStringSlice, Description: "Comma separated string or array of assignment resources."},
+			"key":                          {Type: framework.TypeString, Default: backend.DefaultKeyName, Description: "A reference to a named key resource. Cannot be modified after creation. Defaults to the 'default' key."},
+			"id_token_ttl":                 {Type: framework.TypeDurationSecond, Default: "24h", Description: "The time-to-live for ID tokens obtained by the client."},
+			"access_token_ttl":             {Type: framework.TypeDurationSecond, Default: "24h", Description: "The time-to-live for access tokens obtained by the client."},
+			"client_type":                  {Type: framework.TypeString, Default: backend.ClientConfidential, Description: "The client type based on its ability to maintain confidentiality of credentials. The following client types are supported: 'confidential', 'public'. Defaults to 'confidential'."},
+			"refresh_token_ttl":            {Type: framework.TypeDurationSecond, Default: 0, Description: "Lifetime of refresh tokens, renewed at each use (they rotate). 0, the default, issues no refresh tokens. Not in Vault's built-in engine."},
+			"client_credentials_entity_id": {Type: framework.TypeString, Description: "The entity a confidential client acts as with the client_credentials grant; unset, the grant is refused. Not in Vault's built-in engine."},
+		}, h.writeClient, h.readClient, "CRUD operations for OIDC clients.",
+			"Clients are the relying parties of the providers. client_id and, for confidential clients, client_secret are generated."),
+		{
+			Pattern:      "oidc/client/?$",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationVerb: "list", OperationSuffix: "clients"},
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ListOperation: &framework.PathOperation{Callback: h.listClients, Summary: "List OIDC clients.", Responses: listResponse},
+			},
+			HelpSynopsis:    "List OIDC clients.",
+			HelpDescription: "Lists client names; key_info holds each client as read, without its secret.",
+		},
+		h.objectPath(backend.ProviderObj, provider, "provider", map[string]*framework.FieldSchema{
+			"issuer":             {Type: framework.TypeString, Description: "Specifies what will be used for the iss claim of ID tokens: scheme, host and optional port. Defaults to Vault's address given to the plugin; /v1/<mount>/oidc/provider/<name> is appended."},
+			"allowed_client_ids": {Type: framework.TypeCommaStringSlice, Description: "The client IDs that are permitted to use the provider. \"*\" allows all."},
+			"scopes_supported":   {Type: framework.TypeCommaStringSlice, Description: "The scopes supported for requesting on the provider."},
+			"sign_in_methods":    {Type: framework.TypeCommaStringSlice, Description: "What the sign-in page offers: \"token\" (paste a Vault token) and paths of username and password auth methods such as userpass or ldap. Defaults to userpass,token. Not in Vault's built-in engine."},
+		}, h.writeProvider, h.readProvider, "CRUD operations for OIDC providers.",
+			"Providers are OpenID Connect identity providers served by this mount. The built-in default provider cannot be deleted."),
+		{
+			Pattern:      "oidc/provider/?$",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationVerb: "list", OperationSuffix: "providers"},
+			Fields: map[string]*framework.FieldSchema{
+				"allowed_client_id": {Type: framework.TypeString, Query: true, Description: "Filters the list of OIDC providers to those that allow the given client ID in their set of allowed_client_ids."},
+			},
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ListOperation: &framework.PathOperation{Callback: h.listProviders, Summary: "List OIDC providers.", Responses: listResponse},
+			},
+			HelpSynopsis:    "List OIDC providers.",
+			HelpDescription: "Lists provider names; key_info holds each provider as read.",
+		},
+		{
+			Pattern:      provider + "/\\.well-known/openid-configuration/?$",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationVerb: "read", OperationSuffix: "provider-open-id-configuration"},
+			Fields:       nameField("provider"),
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: &framework.PathOperation{Callback: h.discovery, Summary: "Query the provider's OpenID configuration.", Responses: rawResponse("Raw JSON discovery document.")},
+			},
+			HelpSynopsis:    "Query OIDC configurations",
+			HelpDescription: "The provider's OpenID Connect discovery document.",
+		},
+		{
+			Pattern:      provider + "/\\.well-known/keys/?$",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationVerb: "read", OperationSuffix: "provider-public-keys"},
+			Fields:       nameField("provider"),
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: &framework.PathOperation{Callback: h.keys, Summary: "Retrieve the provider's public keys.", Responses: rawResponse("Raw JSON web key set.")},
+			},
+			HelpSynopsis:    "Retrieve public keys",
+			HelpDescription: "The public keys that verify the provider's ID tokens: the keys of the clients it allows.",
+		},
+		{
+			Pattern:      provider + "/authorize/?$",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationSuffix: "provider-authorize"},
+			Fields: merge(nameField("provider"), map[string]*framework.FieldSchema{
+				"client_id":             {Type: framework.TypeString, Description: "The ID of the requesting client."},
+				"scope":                 {Type: framework.TypeString, Description: "A space-delimited, case-sensitive list of scopes to be requested. The 'openid' scope is required."},
+				"redirect_uri":          {Type: framework.TypeString, Description: "The redirection URI to which the response will be sent."},
+				"response_type":         {Type: framework.TypeString, Description: "The OIDC authentication flow to be used. The following response types are supported: 'code'"},
+				"state":                 {Type: framework.TypeString, Description: "The value used to maintain state between the authentication request and client."},
+				"nonce":                 {Type: framework.TypeString, Description: "The value that will be returned in the ID token nonce claim after a token exchange."},
+				"max_age":               {Type: framework.TypeInt, Description: "The allowable elapsed time in seconds since the last time the end-user was actively authenticated."},
+				"code_challenge":        {Type: framework.TypeString, Description: "The code challenge derived from the code verifier."},
+				"code_challenge_method": {Type: framework.TypeString, Default: "plain", Description: "The method that was used to derive the code challenge. The following methods are supported: 'S256', 'plain'. Defaults to 'plain'."},
+				"request":               {Type: framework.TypeString, Description: "Not supported."},
+				"request_uri":           {Type: framework.TypeString, Description: "Not supported."},
+			}),
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation:   &framework.PathOperation{Callback: h.authorize, Summary: "Provides the OIDC Authorization Endpoint.", DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "authorize"}, Responses: rawResponse(`Raw JSON {"code","state"} or an OAuth error.`)},
+				logical.UpdateOperation: &framework.PathOperation{Callback: h.authorize, Summary: "Provides the OIDC Authorization Endpoint.", DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "authorize2"}, Responses: rawResponse(`Raw JSON {"code","state"} or an OAuth error.`)},
+			},
+			HelpSynopsis:    "Provides the OIDC Authorization Endpoint.",
+			HelpDescription: "Issues an authorization code for the caller's entity. Browsers use the sign-in page (the discovery document's authorization_endpoint), which calls this path.",
+		},
+		{
+			Pattern:      provider + "/token/?$",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationVerb: "provider-token", OperationSuffix: ""},
+			Fields: merge(nameField("provider"), map[string]*framework.FieldSchema{
+				"code":          {Type: framework.TypeString, Description: "The authorization code received from the provider's authorization endpoint."},
+				"grant_type":    {Type: framework.TypeString, Description: "The authorization grant type: authorization_code, refresh_token or client_credentials."},
+				"redirect_uri":  {Type: framework.TypeString, Description: "The callback location where the authentication response was sent."},
+				"code_verifier": {Type: framework.TypeString, Description: "The code verifier associated with the authorization code."},
+				"client_id":     {Type: framework.TypeString, Description: "The ID of the requesting client."},
+				"client_secret": {Type: framework.TypeString, Description: "The secret of the requesting client."},
+				"refresh_token": {Type: framework.TypeString, Description: "The refresh token (refresh_token grant)."},
+				"scope":         {Type: framework.TypeString, Description: "Space-separated scopes (refresh_token: a subset of the granted ones; client_credentials: scopes of the provider)."},
+			}),
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.UpdateOperation: &framework.PathOperation{Callback: h.token, Summary: "Provides the OIDC Token Endpoint.", Responses: rawResponse("Raw JSON token response or an OAuth error.")},
+			},
+			HelpSynopsis:    "Provides the OIDC Token Endpoint.",
+			HelpDescription: "Exchanges an authorization code or a refresh token, or serves the client_credentials grant. Clients authenticate with HTTP Basic (the mount must pass the Authorization header through) or client_id and client_secret in the body.",
+		},
+		{
+			Pattern:      provider + "/userinfo/?$",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationSuffix: "provider-user-info"},
+			Fields:       nameField("provider"),
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation:   &framework.PathOperation{Callback: h.userInfo, Summary: "Provides the OIDC UserInfo Endpoint.", DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "user-info"}, Responses: rawResponse("Raw JSON claims or an OAuth error.")},
+				logical.UpdateOperation: &framework.PathOperation{Callback: h.userInfo, Summary: "Provides the OIDC UserInfo Endpoint.", DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "user-info2"}, Responses: rawResponse("Raw JSON claims or an OAuth error.")},
+			},
+			HelpSynopsis:    "Provides the OIDC UserInfo Endpoint.",
+			HelpDescription: "Returns the claims of the entity an access token (Authorization: Bearer) was issued for.",
+		},
+		{
+			Pattern:      provider + "/introspect/?$",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationVerb: "introspect", OperationSuffix: "provider-token"},
+			Fields:       merge(nameField("provider"), grantTokenFields),
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.UpdateOperation: &framework.PathOperation{Callback: h.introspect, Summary: "RFC 7662 token introspection.", Responses: rawResponse(`Raw JSON {"active": ...}.`)},
+			},
+			HelpSynopsis:    "RFC 7662 token introspection (not in Vault's built-in engine).",
+			HelpDescription: "A client of the provider (authenticated like at the token endpoint) asks whether an access or refresh token is active, and for whom.",
+		},
+		{
+			Pattern:      provider + "/revoke/?$",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationVerb: "revoke", OperationSuffix: "provider-token"},
+			Fields:       merge(nameField("provider"), grantTokenFields),
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.UpdateOperation: &framework.PathOperation{Callback: h.revoke, Summary: "RFC 7009 token revocation.", Responses: rawResponse("Empty 200, or an OAuth error.")},
+			},
+			HelpSynopsis:    "RFC 7009 token revocation (not in Vault's built-in engine).",
+			HelpDescription: "A client revokes one of its access tokens, or a refresh token and with it every token of that grant.",
+		},
+	}
+}
+
+var grantTokenFields = map[string]*framework.FieldSchema{
+	"token":           {Type: framework.TypeString, Description: "The access or refresh token."},
+	"token_type_hint": {Type: framework.TypeString, Description: "access_token or refresh_token."},
+	"client_id":       {Type: framework.TypeString, Description: "The ID of the client (client_secret_post)."},
+	"client_secret":   {Type: framework.TypeString, Description: "The secret of the client (client_secret_post)."},
+}
+
+func nameField(what string) map[string]*framework.FieldSchema {
+	return map[string]*framework.FieldSchema{"name": {Type: framework.TypeString, Description: "Name of the " + what + "."}}
+}
+
+func merge(a, b map[string]*framework.FieldSchema) map[string]*framework.FieldSchema {
+	for k, v := range b {
+		a[k] = v
+	}
+	return a
+}
+
+func rawResponse(desc string) map[int][]framework.Response {
+	return map[int][]framework.Response{http.StatusOK: {{Description: desc}}}
+}
+
+// objectPath is the CRUD path of a provider object kind.
+func (h *providerHandler) objectPath(kind backend.ProviderObject, pattern, what string, fields map[string]*framework.FieldSchema,
+	write, read framework.OperationFunc, synopsis, help string,
+) *framework.Path {
+	return &framework.Path{
+		Pattern:      pattern,
+		DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationSuffix: what},
+		Fields:       merge(nameField(what), fields),
+		ExistenceCheck: func(ctx context.Context, _ *logical.Request, d *framework.FieldData) (bool, error) {
+			return h.store.ProviderObjectExists(ctx, kind, d.Get("name").(string))
+		},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.CreateOperation: &framework.PathOperation{Callback: write, Summary: "Create an " + what + ".", DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "write"}, Responses: noContent},
+			logical.UpdateOperation: &framework.PathOperation{Callback: write, Summary: "Update an " + what + ".", DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "write"}, Responses: noContent},
+			logical.ReadOperation:   &framework.PathOperation{Callback: read, Summary: "Read an " + what + ".", DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read"}},
+			logical.DeleteOperation: &framework.PathOperation{
+				Callback: func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+					return done(req, h.store.DeleteProviderObject(ctx, kind, d.Get("name").(string)))
+				},
+				Summary: "Delete an " + what + ".", DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "delete"}, Responses: noContent,
+			},
+		},
+		HelpSynopsis:    synopsis,
+		HelpDescription: help,
+	}
+}
+
+func (h *providerHandler) listObjects(kind backend.ProviderObject, pattern, what, summary string) *framework.Path {
+	return listPath(pattern, framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationSuffix: what},
+		func(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+			names, err := h.store.ProviderObjectNames(ctx, kind)
+			if err != nil {
+				return respondErr(req, err)
+			}
+			return logical.ListResponse(names), nil
+		}, summary, summary, summary)
+}
+
+func (h *providerHandler) writeAssignment(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	return done(req, h.store.WriteAssignment(ctx, d.Get("name").(string), backend.AssignmentUpdate{
+		EntityIDs: optional[[]string](d, "entity_ids"),
+		GroupIDs:  optional[[]string](d, "group_ids"),
+	}))
+}
+
+func (h *providerHandler) readAssignment(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	a, err := h.store.Assignment(ctx, d.Get("name").(string))
+	return found(req, a, err, func(a *backend.Assignment) map[string]any {
+		return map[string]any{"entity_ids": a.EntityIDs, "group_ids": a.GroupIDs}
+	})
+}
+
+func (h *providerHandler) writeScope(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	return done(req, h.store.WriteScope(ctx, d.Get("name").(string), backend.ScopeUpdate{
+		Template:    optional[string](d, "template"),
+		Description: optional[string](d, "description"),
+	}))
+}
+
+func (h *providerHandler) readScope(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	sc, err := h.store.OIDCScope(ctx, d.Get("name").(string))
+	return found(req, sc, err, func(sc *backend.Scope) map[string]any {
+		return map[string]any{"template": sc.Template, "description": sc.Description}
+	})
+}
+
+func (h *providerHandler) writeClient(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	return done(req, h.store.WriteClient(ctx, d.Get("name").(string), backend.ClientUpdate{
+		RedirectURIs:              optional[[]string](d, "redirect_uris"),
+		Assignments:               optional[[]string](d, "assignments"),
+		Key:                       optional[string](d, "key"),
+		IDTokenTTL:                optionalDuration(d, "id_token_ttl"),
+		AccessTokenTTL:            optionalDuration(d, "access_token_ttl"),
+		RefreshTokenTTL:           optionalDuration(d, "refresh_token_ttl"),
+		ClientCredentialsEntityID: optional[string](d, "client_credentials_entity_id"),
+		ClientType:                optional[string](d, "client_type"),
+	}))
+}
+
+// clientData is a client as read; the secret only when asked.
+func clientData(c *backend.Client, secret bool) map[string]any {
+	m := map[string]any{
+		"redirect_uris":                c.RedirectURIs,
+		"assignments":                  c.Assignments,
+		"key":                          c.Key,
+		"id_token_ttl":                 int64(c.IDTokenTTL / time.Second),
+		"access_token_ttl":             int64(c.AccessTokenTTL / time.Second),
+		"refresh_token_ttl":            int64(c.RefreshTokenTTL / time.Second),
+		"client_credentials_entity_id": c.ClientCredentialsEntityID,
+		"client_id":                    c.ClientID,
+		"client_type":                  c.ClientType,
+	}
+	if secret && c.ClientType == backend.ClientConfidential {
+		m["client_secret"] = c.ClientSecret
+	}
+	return m
+}
+
+func (h *providerHandler) readClient(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	c, err := h.store.OIDCClient(ctx, d.Get("name").(string))
+	return found(req, c, err, func(c *backend.Client) map[string]any { return clientData(c, true) })
+}
+
+func (h *providerHandler) listClients(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	clients, err := h.store.OIDCClients(ctx)
+	if err != nil {
+		return respondErr(req, err)
+	}
+	keys := make([]string, 0, len(clients))
+	info := map[string]any{}
+	for _, c := range clients {
+		keys = append(keys, c.Name)
+		info[c.Name] = clientData(c, false)
+	}
+	return logical.ListResponseWithInfo(keys, info), nil
+}
+
+func (h *providerHandler) writeProvider(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	warnings, err := h.store.WriteProvider(ctx, d.Get("name").(string), backend.ProviderUpdate{
+		Issuer:           optional[string](d, "issuer"),
+		AllowedClientIDs: optional[[]string](d, "allowed_client_ids"),
+		ScopesSupported:  optional[[]string](d, "scopes_supported"),
+		SignInMethods:    optional[[]string](d, "sign_in_methods"),
+	})
+	if err != nil || len(warnings) == 0 {
+		return done(req, err)
+	}
+	return &logical.Response{Warnings: warnings}, nil
+}
+
+// issuer is a provider's issuer: its configured address, else the address
+// given to the plugin, followed by the provider's API path.
+func (h *providerHandler) issuer(req *logical.Request, name, configured string) string {
+	base := configured
+	if base == "" {
+		base = h.apiAddr
+	}
+	if base == "" {
+		return ""
+	}
+	return strings.TrimSuffix(base, "/") + "/v1/" + req.MountPoint + "oidc/provider/" + name
+}
+
+func (h *providerHandler) providerData(req *logical.Request, p *backend.Provider) map[string]any {
+	return map[string]any{
+		"issuer":             h.issuer(req, p.Name, p.Issuer),
+		"allowed_client_ids": p.AllowedClientIDs,
+		"scopes_supported":   p.ScopesSupported,
+		"sign_in_methods":    p.SignInMethods,
+	}
+}
+
+func (h *providerHandler) readProvider(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	p, err := h.store.OIDCProvider(ctx, d.Get("name").(string))
+	return found(req, p, err, func(p *backend.Provider) map[string]any { return h.providerData(req, p) })
+}
+
+func (h *providerHandler) listProviders(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	providers, err := h.store.OIDCProviders(ctx, d.Get("allowed_client_id").(string))
+	if err != nil {
+		return respondErr(req, err)
+	}
+	keys := make([]string, 0, len(providers))
+	info := map[string]any{}
+	for _, p := range providers {
+		keys = append(keys, p.Name)
+		info[p.Name] = h.providerData(req, p)
+	}
+	return logical.ListResponseWithInfo(keys, info), nil
+}
+
+// providerDiscovery is the provider's discovery document: Vault's fields in
+// Vault's order, then what this engine adds.
+type providerDiscovery struct {
+	Issuer                 string   `json:"issuer"`
+	Keys                   string   `json:"jwks_uri"`
+	Authorization          string   `json:"authorization_endpoint"`
+	Token                  string   `json:"token_endpoint"`
+	UserInfo               string   `json:"userinfo_endpoint"`
+	RequestParameter       bool     `json:"request_parameter_supported"`
+	RequestURIParameter    bool     `json:"request_uri_parameter_supported"`
+	IDTokenAlgs            []string `json:"id_token_signing_alg_values_supported"`
+	ResponseTypes          []string `json:"response_types_supported"`
+	Scopes                 []string `json:"scopes_supported"`
+	Claims                 []string `json:"claims_supported"`
+	Subjects               []string `json:"subject_types_supported"`
+	GrantTypes             []string `json:"grant_types_supported"`
+	TokenAuthMethods       []string `json:"token_endpoint_auth_methods_supported"`
+	CodeChallengeMethods   []string `json:"code_challenge_methods_supported"`
+	Introspection          string   `json:"introspection_endpoint"`
+	IntrospectionAuth      []string `json:"introspection_endpoint_auth_methods_supported"`
+	Revocation             string   `json:"revocation_endpoint"`
+	RevocationAuthMethods  []string `json:"revocation_endpoint_auth_methods_supported"`
+	ResponseModesSupported []string `json:"response_modes_supported"`
+}
+
+// provider finds the named provider, or answers 404 / the error.
+func (h *providerHandler) provider(ctx context.Context, req *logical.Request, d *framework.FieldData) (*backend.Provider, *logical.Response, error) {
+	p, err := h.store.OIDCProvider(ctx, d.Get("name").(string))
+	if err != nil {
+		resp, err := respondErr(req, err)
+		return nil, resp, err
+	}
+	if p == nil {
+		resp, err := rawJSON(http.StatusNotFound, map[string]any{"errors": []string{}}, "")
+		return nil, resp, err
+	}
+	return p, nil, nil
+}
+
+func (h *providerHandler) discovery(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	p, resp, err := h.provider(ctx, req, d)
+	if p == nil {
+		return resp, err
+	}
+	issuer := h.issuer(req, p.Name, p.Issuer)
+	if issuer == "" {
+		return respondErr(req, backend.ErrNoIssuer)
+	}
+	clientAuth := []string{"client_secret_basic", "client_secret_post"}
+	return rawJSON(http.StatusOK, providerDiscovery{
+		Issuer:                 issuer,
+		Keys:                   issuer + "/.well-known/keys",
+		Authorization:          issuer + "/sign-in",
+		Token:                  issuer + "/token",
+		UserInfo:               issuer + "/userinfo",
+		IDTokenAlgs:            backend.SupportedAlgorithms,
+		ResponseTypes:          []string{"code"},
+		Scopes:                 append(append([]string{}, p.ScopesSupported...), backend.OpenIDScope),
+		Claims:                 []string{},
+		Subjects:               []string{"public"},
+		GrantTypes:             backend.GrantTypes,
+		TokenAuthMethods:       []string{"none", "client_secret_basic", "client_secret_post"},
+		CodeChallengeMethods:   []string{"plain", "S256"},
+		Introspection:          issuer + "/introspect",
+		IntrospectionAuth:      clientAuth,
+		Revocation:             issuer + "/revoke",
+		RevocationAuthMethods:  clientAuth,
+		ResponseModesSupported: []string{"query"},
+	}, "max-age=3600")
+}
+
+func (h *providerHandler) keys(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	keys, ok, err := h.store.ProviderKeys(ctx, d.Get("name").(string))
+	if err != nil {
+		return respondErr(req, err)
+	}
+	if !ok {
+		return rawJSON(http.StatusNotFound, map[string]any{"errors": []string{}}, "")
+	}
+	return rawJSON(http.StatusOK, map[string]any{"keys": keys}, "")
+}
+
+// authorizeRequest reads an authentication request's parameters.
+func authorizeRequest(d *framework.FieldData) backend.AuthorizeRequest {
+	_, request := d.GetOk("request")
+	_, requestURI := d.GetOk("request_uri")
+	r := backend.AuthorizeRequest{
+		Provider:            d.Get("name").(string),
+		ClientID:            d.Get("client_id").(string),
+		RedirectURI:         d.Get("redirect_uri").(string),
+		Scope:               d.Get("scope").(string),
+		ResponseType:        d.Get("response_type").(string),
+		State:               d.Get("state").(string),
+		Nonce:               d.Get("nonce").(string),
+		MaxAge:              optional[int](d, "max_age"),
+		CodeChallenge:       optional[string](d, "code_challenge"),
+		CodeChallengeMethod: d.Get("code_challenge_method").(string),
+		Request:             request,
+		RequestURI:          requestURI,
+	}
+	return r
+}
+
+func (h *providerHandler) authorize(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	r := authorizeRequest(d)
+	r.HasEntity = req.EntityID != ""
+	r.Caller = func() (*backend.EntityView, error) {
+		v, _, err := h.callers.entity(ctx, req, h.store)
+		if errors.Is(err, errNoCallerEntity) {
+			return nil, nil
+		}
+		return v, err
+	}
+	r.TokenCreated = func() (time.Time, error) { return h.tokenCreated(ctx, req) }
+	code, err := h.store.Authorize(ctx, r)
+	if e, ok := backend.AsOAuthError(err); ok {
+		return rawJSON(e.Status, map[string]any{"error": e.Code, "error_description": e.Description, "state": e.State}, "")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rawJSON(http.StatusOK, map[string]any{"code": code, "state": r.State}, "")
+}
+
+// tokenCreated looks up when the caller's Vault token was made. Vault gives
+// a plugin no token details, so the token must reach the plugin in the
+// Authorization header (Bearer), which the mount passes through; the plugin
+// asks Vault about it at the address it was given.
+func (h *providerHandler) tokenCreated(ctx context.Context, req *logical.Request) (time.Time, error) {
+	token, ok := bearer(req)
+	if !ok || h.apiAddr == "" {
+		return time.Time{}, errors.New("the caller's token is not known to the plugin: send it as Authorization: Bearer")
+	}
+	cfg := api.DefaultConfig()
+	cfg.Address = h.apiAddr
+	client, err := api.NewClient(cfg)
+	if err != nil {
+		return time.Time{}, err
+	}
+	client.SetToken(token)
+	secret, err := client.Auth().Token().LookupSelfWithContext(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if secret == nil || secret.Data == nil {
+		return time.Time{}, errors.New("token lookup returned nothing")
+	}
+	if id, _ := secret.Data["entity_id"].(string); id != req.EntityID {
+		return time.Time{}, errors.New("the bearer token is not the request's token")
+	}
+	created, ok := secret.Data["creation_time"].(json.Number)
+	if !ok {
+		return time.Time{}, errors.New("token lookup returned no creation_time")
+	}
+	unix, err := created.Int64()
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(unix, 0), nil
+}
+
+// header returns a request header passed through by Vault.
+func header(req *logical.Request, name string) string {
+	for k, v := range req.Headers {
+		if strings.EqualFold(k, name) && len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
+}
+
+// bearer returns the Authorization header's bearer token.
+func bearer(req *logical.Request) (string, bool) {
+	v := header(req, "Authorization")
+	if len(v) > 7 && strings.EqualFold(v[:7], "Bearer ") {
+		return strings.TrimSpace(v[7:]), true
+	}
+	return "", false
+}
+
+// clientAuth reads a client's credentials: HTTP Basic, else the body.
+func clientAuth(req *logical.Request, d *framework.FieldData) backend.ClientAuth {
+	a := backend.ClientAuth{ID: d.Get("client_id").(string), Secret: d.Get("client_secret").(string)}
+	if v := header(req, "Authorization"); v != "" {
+		hr := http.Request{Header: http.Header{"Authorization": {v}}}
+		if id, secret, ok := hr.BasicAuth(); ok {
+			a.Basic = true
+			a.BasicID, a.BasicSecret = unescape(id), unescape(secret)
+		}
+	}
+	return a
+}
+
+// unescape undoes the form encoding RFC 6749 asks of Basic credentials.
+func unescape(s string) string {
+	if u, err := url.QueryUnescape(s); err == nil {
+		return u
+	}
+	return s
+}
+
+// oauthResponse answers a token, introspection or revocation request:
+// never cached, and an invalid_client with a Basic challenge.
+func oauthResponse(err error, body any) (*logical.Response, error) {
+	status := http.StatusOK
+	if err != nil {
+		e, ok := backend.AsOAuthError(err)
+		if !ok {
+			return nil, err
+		}
+		status, body = e.Status, map[string]any{"error": e.Code, "error_description": e.Description}
+	}
+	resp, rerr := rawJSON(status, body, "no-store")
+	if rerr != nil {
+		return nil, rerr
+	}
+	resp.Data[logical.HTTPPragmaHeader] = "no-cache"
+	if status == http.StatusUnauthorized {
+		resp.Data[logical.HTTPWWWAuthenticateHeader] = "Basic"
+	}
+	return resp, nil
+}
+
+func (h *providerHandler) issuerFunc(req *logical.Request, name string) func(string) string {
+	return func(configured string) string { return h.issuer(req, name, configured) }
+}
+
+func (h *providerHandler) token(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	name := d.Get("name").(string)
+	out, err := h.store.ExchangeToken(ctx, backend.TokenExchange{
+		Provider:     name,
+		Auth:         clientAuth(req, d),
+		GrantType:    d.Get("grant_type").(string),
+		Code:         d.Get("code").(string),
+		RedirectURI:  d.Get("redirect_uri").(string),
+		CodeVerifier: d.Get("code_verifier").(string),
+		RefreshToken: d.Get("refresh_token").(string),
+		Scope:        d.Get("scope").(string),
+		Issuer:       h.issuerFunc(req, name),
+	})
+	return oauthResponse(err, out)
+}
+
+func (h *providerHandler) userInfo(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	token, ok := bearer(req)
+	claims, err := h.store.UserInfo(ctx, d.Get("name").(string), token, ok)
+	if err == nil {
+		return rawJSON(http.StatusOK, claims, "")
+	}
+	e, isOAuth := backend.AsOAuthError(err)
+	if !isOAuth {
+		return nil, err
+	}
+	resp, err := rawJSON(e.Status, map[string]any{"error": e.Code, "error_description": e.Description}, "")
+	if err != nil {
+		return nil, err
+	}
+	if e.Status == http.StatusBadRequest || e.Status == http.StatusUnauthorized {
+		resp.Data[logical.HTTPWWWAuthenticateHeader] = fmt.Sprintf("Bearer error=%q,error_description=%q", e.Code, e.Description)
+	}
+	return resp, nil
+}
+
+func (h *providerHandler) introspect(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	name := d.Get("name").(string)
+	out, err := h.store.IntrospectGrant(ctx, name, clientAuth(req, d), d.Get("token").(string), d.Get("token_type_hint").(string), h.issuerFunc(req, name))
+	return oauthResponse(err, out)
+}
+
+func (h *providerHandler) revoke(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	err := h.store.RevokeGrant(ctx, d.Get("name").(string), clientAuth(req, d), d.Get("token").(string), d.Get("token_type_hint").(string))
+	return oauthResponse(err, map[string]any{})
+}
