@@ -16,7 +16,7 @@ build:
 vault:
 	@scripts/vault.sh >/dev/null
 
-# Debian packages the tests use (oathtool).
+# Debian packages the tests use (oathtool, chromium).
 deps:
 	@scripts/deps.sh
 

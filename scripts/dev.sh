@@ -66,7 +66,10 @@ done
 sha=$(sha256sum "$state/plugins/$name" | cut -d' ' -f1)
 "$vault" plugin register -sha256="$sha" ${VERSION:+-version="$VERSION"} -env="VAULT_API_ADDR=$VAULT_ADDR" secret "$name" >/dev/null
 "$vault" secrets enable -path="$mount" -plugin-name="$name" \
-  -passthrough-request-headers=Authorization ${VERSION:+-plugin-version="$VERSION"} plugin >/dev/null
+  -passthrough-request-headers=Authorization \
+  -allowed-response-headers=Content-Security-Policy -allowed-response-headers=X-Frame-Options \
+  -allowed-response-headers=X-Content-Type-Options -allowed-response-headers=Referrer-Policy \
+  ${VERSION:+-plugin-version="$VERSION"} plugin >/dev/null
 
 cat <<MSG
 Vault dev server running (pid $(cat "$pidfile"), log $state/vault.log)
