@@ -73,6 +73,8 @@ type SignInView struct {
 	ClientName string
 	Scopes     []string // requested scopes the provider supports, openid first
 	Methods    []string // the provider's sign-in methods
+	// Descriptions are the scopes' descriptions, where they have one.
+	Descriptions map[string]string
 }
 
 // authorizeTarget is what a valid request resolves to.
@@ -99,7 +101,15 @@ func (s *Store) CheckAuthorize(ctx context.Context, r AuthorizeRequest) (*SignIn
 	if r.MaxAge.Set && r.MaxAge.Val < 1 {
 		return nil, s.authzError(r, "invalid_request", "max_age must be greater than zero")
 	}
-	return &SignInView{ClientName: t.client.Name, Scopes: t.scopes, Methods: slices.Clone(t.provider.SignInMethods)}, nil
+	view := &SignInView{ClientName: t.client.Name, Scopes: t.scopes, Methods: slices.Clone(t.provider.SignInMethods), Descriptions: map[string]string{}}
+	s.oidc.mu.RLock()
+	for _, name := range t.scopes {
+		if sc := s.oidc.scopes[name]; sc != nil && sc.Description != "" {
+			view.Descriptions[name] = sc.Description
+		}
+	}
+	s.oidc.mu.RUnlock()
+	return view, nil
 }
 
 // Authorize checks an authentication request for the caller's entity, in

@@ -249,7 +249,7 @@ func (h *signInHandler) page(ctx context.Context, req *logical.Request, d *frame
 	page := newSignInPage("Sign in to " + view.ClientName)
 	page.Client = view.ClientName
 	for _, s := range view.Scopes {
-		page.Scopes = append(page.Scopes, signInScope{Name: s, Description: scopeDescription(s)})
+		page.Scopes = append(page.Scopes, signInScope{Name: s, Description: cmpOr(view.Descriptions[s], scopeDescription(s))})
 	}
 	for i, m := range view.Methods {
 		if m == "token" {
@@ -385,7 +385,8 @@ func redirectWith(uri string, params map[string]string) (string, bool) {
 	return u.String(), true
 }
 
-// scopeDescription explains a scope on the consent screen.
+// scopeDescription explains, on the consent screen, a scope that has no
+// description of its own.
 func scopeDescription(scope string) string {
 	if scope == "openid" {
 		return "Sign you in with your Vault identity (your entity ID)."

@@ -25,7 +25,7 @@ func signInBackend(t *testing.T) (*testutil.Backend, string) {
 	t.Helper()
 	b := newBackend(t)
 	for path, data := range map[string]map[string]any{
-		"oidc/scope/profile": {"template": `{"name": {{identity.entity.name}}}`},
+		"oidc/scope/profile": {"template": `{"name": {{identity.entity.name}}}`, "description": "Your name in Vault"},
 		"oidc/client/app":    {"redirect_uris": signInRedirect, "assignments": "allow_all"},
 	} {
 		r := b.Write(path, data)
@@ -138,6 +138,8 @@ func TestSignInPageRendersTheRequest(t *testing.T) {
 	// The consent list and the method chooser.
 	require.Contains(t, body, `<code class="scope">openid</code>`)
 	require.Contains(t, body, `<code class="scope">profile</code>`)
+	require.Contains(t, body, "Your name in Vault", "the scope's own description")
+	require.Contains(t, body, "Sign you in with your Vault identity", "openid's description")
 	require.Equal(t, 3, strings.Count(body, `name="method"`))
 	for _, id := range []string{`id="username"`, `id="password"`, `id="token"`, `id="allow"`, `id="deny"`, `role="alert"`, `<label for="username">`, `<label for="password">`} {
 		require.Contains(t, body, id)
