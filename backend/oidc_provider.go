@@ -282,7 +282,7 @@ func (s *Store) WriteClient(ctx context.Context, name string, u ClientUpdate) er
 			if cur != nil && u.Key.Val != cur.Key {
 				return "", nil, nil, userErrorf("key modification is not allowed")
 			}
-			if cur == nil && u.Key.Val != "" {
+			if cur == nil {
 				c.Key = u.Key.Val
 			}
 		}
@@ -430,8 +430,19 @@ func (s *Store) WriteProvider(ctx context.Context, name string, u ProviderUpdate
 				}
 			}
 		}
-		if _, c := st.scopeClaims(p.ScopesSupported, nil); c != nil {
-			warnings = append(warnings, fmt.Sprintf("Found scope templates with conflicting top-level keys: conflict %q in scopes %q, %q. This may result in an error if the scopes are requested in an OIDC Authentication Request.", c.claim, c.first, c.second))
+		if p.Issuer != "" {
+			warnings = append(warnings, `If "issuer" is set explicitly, all tokens must be validated against that address, including those issued by secondary clusters. Setting issuer to "" will restore the default behavior of using the cluster's api_addr as the issuer.`)
+		}
+		// Vault warns of every claim two supported scopes set, naming the
+		// later scope first.
+		owner := map[string]string{}
+		for _, sc := range p.ScopesSupported {
+			for _, k := range sortedKeys(templateKeys(st.scopes[sc].Template)) {
+				if prev, ok := owner[k]; ok && prev != sc {
+					warnings = append(warnings, fmt.Sprintf("Found scope templates with conflicting top-level keys: conflict %q in scopes %q, %q. This may result in an error if the scopes are requested in an OIDC Authentication Request.", k, sc, prev))
+				}
+				owner[k] = sc
+			}
 		}
 		return oidcProviderPrefix + name, p, func() { st.providers[name] = p }, nil
 	})
@@ -571,9 +582,8 @@ func readOIDC[T any](ctx context.Context, s *Store, get func(st *oidcState) *T) 
 // claimConflict is two scopes whose templates set the same claim.
 type claimConflict struct{ claim, first, second string }
 
-// scopeClaims renders the templates of the named scopes for the entity (an
-// empty one when nil) and merges their claims, reporting the first claim two
-// scopes both set, in scope order.
+// scopeClaims renders the templates of the named scopes and merges their
+// claims, reporting the first claim two scopes both set, in scope order.
 func (st *oidcState) scopeClaims(scopes []string, render func(tpl string) map[string]any) (map[string]any, *claimConflict) {
 	out := map[string]any{}
 	from := map[string]string{}
@@ -582,12 +592,7 @@ func (st *oidcState) scopeClaims(scopes []string, render func(tpl string) map[st
 		if sc == nil || sc.Template == "" {
 			continue
 		}
-		var claims map[string]any
-		if render != nil {
-			claims = render(sc.Template)
-		} else {
-			claims = templateKeys(sc.Template)
-		}
+		claims := render(sc.Template)
 		for _, k := range sortedKeys(claims) {
 			if prev, ok := from[k]; ok {
 				return nil, &claimConflict{claim: k, first: prev, second: name}

@@ -3,7 +3,10 @@
 package integration
 
 import (
+	"encoding/json"
+	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -34,9 +37,12 @@ func samplePath(pattern string) string {
 					}
 				}
 			}
-			if name == "method_id" {
+			switch name {
+			case "method_id":
 				b.WriteString("00000000-0000-0000-0000-000000000000")
-			} else {
+			case "asset":
+				b.WriteString("app.js")
+			default:
 				b.WriteString("sample")
 			}
 			i = j
@@ -44,6 +50,9 @@ func samplePath(pattern string) string {
 		}
 		switch pattern[i] {
 		case '$', '?', '^':
+		case '\\': // an escaped character stands for itself
+			i++
+			b.WriteByte(pattern[i])
 		default:
 			b.WriteByte(pattern[i])
 		}
@@ -51,10 +60,54 @@ func samplePath(pattern string) string {
 	return strings.TrimSuffix(b.String(), "/")
 }
 
-// TestEveryPathNeedsACapability sends every operation of every path with a
+// unauthenticated reports whether Vault serves path without a token: it
+// matches one of the backend's unauthenticated patterns, where "+" stands
+// for one path segment and a trailing "*" for any rest.
+func unauthenticated(path string) bool {
+	for _, u := range paths.Unauthenticated {
+		re := "^" + strings.ReplaceAll(regexp.QuoteMeta(strings.TrimSuffix(u, "*")), `\+`, "[^/]+")
+		if !strings.HasSuffix(u, "*") {
+			re += "$"
+		}
+		if regexp.MustCompile(re).MatchString(path) {
+			return true
+		}
+	}
+	return false
+}
+
+// rawAs sends a request whose answer may not be JSON (the sign-in page and
+// its assets): status and body.
+func rawAs(t *testing.T, token, method, path string) (int, []byte) {
+	t.Helper()
+	url := server.Addr + "/v1/" + path
+	if method == "LIST" {
+		method, url = http.MethodGet, url+"?list=true"
+	}
+	req, err := http.NewRequest(method, url, strings.NewReader("{}"))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("X-Vault-Token", token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, body
+}
+
+// oauthEndpoints are the public provider endpoints that authenticate their
+// callers themselves: without credentials they answer an OAuth error.
+var oauthEndpoints = regexp.MustCompile(`^oidc/provider/[^/]+/(token|userinfo|introspect|revoke)$`)
+
+// TestACLEveryPathNeedsACapability sends every operation of every path with a
 // token holding only the default policy, and with no token: all are denied
-// but the paths Vault leaves unauthenticated (discovery and keys).
-func TestEveryPathNeedsACapability(t *testing.T) {
+// but the paths Vault leaves unauthenticated (discovery and keys, the
+// provider's OAuth endpoints, which answer OAuth errors, and the sign-in
+// page with its assets).
+func TestACLEveryPathNeedsACapability(t *testing.T) {
 	tok := do(t, "POST", "auth/token/create", map[string]any{"policies": "default", "ttl": "10m"})
 	require.Equal(t, http.StatusOK, tok.Status, tok.Errors)
 	token := tok.Body["auth"].(map[string]any)["client_token"].(string)
@@ -68,25 +121,40 @@ func TestEveryPathNeedsACapability(t *testing.T) {
 	checked := 0
 	for _, p := range b.Paths {
 		path := samplePath(p.Pattern)
-		public := false
-		for _, u := range paths.Unauthenticated {
-			public = public || strings.HasPrefix(path, strings.TrimSuffix(u, "*"))
-		}
+		public := unauthenticated(path)
 		for op := range p.Operations {
 			method := methods[op]
 			for _, as := range []string{token, ""} {
-				r := asToken(t, as, method, mount+"/"+path, map[string]any{})
 				if public {
-					require.NotEqual(t, http.StatusForbidden, r.Status, "%s %s is public", method, path)
+					status, body := rawAs(t, as, method, mount+"/"+path)
+					require.NotEqual(t, http.StatusForbidden, status, "%s %s is public", method, path)
+					require.Less(t, status, 500, "%s %s: %s", method, path, body)
+					if oauthEndpoints.MatchString(path) {
+						var answer map[string]any
+						require.NoError(t, json.Unmarshal(body, &answer), "%s %s: %s", method, path, body)
+						require.Equal(t, "invalid_request", answer["error"], "%s %s: an OAuth error: %s", method, path, body)
+						require.Equal(t, "provider not found", answer["error_description"], "%s %s", method, path)
+					}
 					unauth[path] = true
 					continue
 				}
-				require.Equal(t, http.StatusForbidden, r.Status, "%s %s with token %q: %v", method, path, as != "", r.Errors)
+				r := asToken(t, as, method, mount+"/"+path, map[string]any{})
+				require.Equal(t, http.StatusForbidden, r.Status, "%s %s with token %v: %v", method, path, as != "", r.Errors)
 				checked++
 			}
 		}
 	}
-	require.Len(t, unauth, 2, "discovery and keys")
+	var public []string
+	for path := range unauth {
+		public = append(public, path)
+	}
+	require.ElementsMatch(t, []string{
+		"oidc/.well-known/openid-configuration", "oidc/.well-known/keys",
+		"oidc/provider/sample/.well-known/openid-configuration", "oidc/provider/sample/.well-known/keys",
+		"oidc/provider/sample/token", "oidc/provider/sample/userinfo",
+		"oidc/provider/sample/introspect", "oidc/provider/sample/revoke",
+		"oidc/provider/sample/sign-in", "oidc/sign-in/app.js",
+	}, public, "discovery and keys, the provider's OAuth endpoints and the sign-in page")
 	require.Greater(t, checked, 100)
 	t.Logf("%d denied requests over %d paths; public: %v", checked, len(b.Paths), unauth)
 }

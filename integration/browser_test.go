@@ -64,6 +64,9 @@ func setupSSO(t *testing.T) *ssoSetup {
 		do(t, "DELETE", "auth/userpass/users/"+s.user, nil)
 		do(t, "DELETE", "sys/policies/acl/"+ssoPolicy, nil)
 	})
+	// The user's logins make a Vault entity in identity/; the comparisons
+	// with the built-in engine expect it gone.
+	forgetVaultEntity(t, s.user, userpassAccessor)
 
 	// The user may call the provider's authorize endpoint, as Vault's
 	// default policy lets tokens call identity/oidc/provider/+/authorize.

@@ -182,7 +182,7 @@ func TestProviderObjectErrors(t *testing.T) {
 	require.Equal(t, map[string]any{"entity_ids": []string{"e1", "e2"}, "group_ids": []string{}}, b.Read("oidc/assignment/a").Data())
 	warn := b.Write("oidc/provider/p", map[string]any{"scopes_supported": "s,s2"})
 	require.Equal(t, http.StatusOK, warn.Status)
-	require.Equal(t, []string{`Found scope templates with conflicting top-level keys: conflict "x" in scopes "s", "s2". This may result in an error if the scopes are requested in an OIDC Authentication Request.`}, warn.Resp.Warnings)
+	require.Equal(t, []string{`Found scope templates with conflicting top-level keys: conflict "x" in scopes "s2", "s". This may result in an error if the scopes are requested in an OIDC Authentication Request.`}, warn.Resp.Warnings)
 }
 
 func TestProviderClientsAndList(t *testing.T) {
@@ -390,7 +390,7 @@ func TestProviderTokenErrors(t *testing.T) {
 	require.NotContains(t, got.body, "refresh_token", "refresh tokens are off for this client")
 
 	// Provider that does not allow the client.
-	require.Equal(t, http.StatusNoContent, p.b.Write("oidc/provider/p", map[string]any{"allowed_client_ids": p.publicID}).Status)
+	require.Equal(t, http.StatusOK, p.b.Write("oidc/provider/p", map[string]any{"allowed_client_ids": p.publicID}).Status, "the issuer warning")
 	oauthErr(t, p.exchange("x", nil), http.StatusUnauthorized, "invalid_client", "client is not authorized to use the provider")
 }
 
