@@ -104,3 +104,28 @@ func BenchmarkEntityList(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkProviderTokenExchange redeems authorization codes at the token
+// endpoint (client_secret_basic, RS256 ID token, refresh token issued); the
+// authorize call that makes each code is not timed.
+func BenchmarkProviderTokenExchange(b *testing.B) {
+	p := newProviderSetup(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		code := p.code(b, nil)
+		b.StartTimer()
+		if r := raw(b, p.exchange(code, nil)); r.status != http.StatusOK {
+			b.Fatalf("exchange: %d %v", r.status, r.body)
+		}
+	}
+}
+
+// BenchmarkProviderAuthorize issues authorization codes for the caller.
+func BenchmarkProviderAuthorize(b *testing.B) {
+	p := newProviderSetup(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		p.code(b, nil)
+	}
+}

@@ -18,7 +18,7 @@ const (
 	approle  = "auth_approle_5678ef90"
 )
 
-func createAlias(t *testing.T, b *testutil.Backend, data map[string]any) (aliasID, entityID string) {
+func createAlias(t testing.TB, b *testutil.Backend, data map[string]any) (aliasID, entityID string) {
 	t.Helper()
 	r := b.Write("entity-alias", data)
 	require.Equal(t, http.StatusOK, r.Status, r.ErrorText())

@@ -17,7 +17,7 @@ import (
 	"github.com/vault-identity/vault-plugin-secrets-identity/plugin"
 )
 
-func newBackend(t *testing.T) *testutil.Backend {
+func newBackend(t testing.TB) *testutil.Backend {
 	t.Helper()
 	return testutil.New(t, plugin.Factory)
 }

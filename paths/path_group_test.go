@@ -11,7 +11,7 @@ import (
 	"github.com/vault-identity/vault-plugin-secrets-identity/internal/testutil"
 )
 
-func createGroup(t *testing.T, b *testutil.Backend, data map[string]any) string {
+func createGroup(t testing.TB, b *testutil.Backend, data map[string]any) string {
 	t.Helper()
 	r := b.Write("group", data)
 	require.Equal(t, http.StatusOK, r.Status, r.ErrorText())

@@ -30,7 +30,7 @@ type rawReply struct {
 	headers map[string]any
 }
 
-func raw(t *testing.T, r testutil.Result) rawReply {
+func raw(t testing.TB, r testutil.Result) rawReply {
 	t.Helper()
 	require.NoError(t, r.Err)
 	require.NotNil(t, r.Resp, "raw response expected")
@@ -61,7 +61,7 @@ type providerSetup struct {
 	confidentialGroup string
 }
 
-func newProviderSetup(t *testing.T) *providerSetup {
+func newProviderSetup(t testing.TB) *providerSetup {
 	t.Helper()
 	b, entityID := oidcBackend(t)
 	ok := func(r testutil.Result) {
@@ -90,7 +90,7 @@ func (p *providerSetup) authzRequest(extra map[string]any) map[string]any {
 	return d
 }
 
-func (p *providerSetup) code(t *testing.T, extra map[string]any) string {
+func (p *providerSetup) code(t testing.TB, extra map[string]any) string {
 	t.Helper()
 	r := raw(t, p.authorize(p.authzRequest(extra)))
 	require.Equal(t, http.StatusOK, r.status, r.body)

@@ -20,7 +20,7 @@ const testIssuer = "https://vault.test:8200"
 
 // oidcBackend has an issuer, and an entity "alice" (in group "devs")
 // that the system view reports as the caller's.
-func oidcBackend(t *testing.T) (*testutil.Backend, string) {
+func oidcBackend(t testing.TB) (*testutil.Backend, string) {
 	t.Helper()
 	b := newBackend(t)
 	require.Equal(t, http.StatusOK, b.Write("oidc/config", map[string]any{"issuer": testIssuer}).Status)
