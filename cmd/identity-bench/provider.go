@@ -21,7 +21,7 @@ func providerOps(ctx context.Context, b *bench, prefix, userToken string) []op {
 	clients := map[string]client{}
 	codes := map[string][]string{}
 	return []op{
-		{name: "provider authorize", count: b.cfg.tokens, write: true,
+		{name: "provider authorize", count: b.cfg.tokens, write: true, user: true,
 			setup: func(mnt string) error {
 				name := prefix + "-rp"
 				path := mnt + "/oidc/client/" + name
