@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/url"
@@ -33,7 +34,8 @@ func (e *OAuthError) Error() string { return e.Code + ": " + e.Description }
 
 // AsOAuthError reports whether err is (or wraps) an OAuth error.
 func AsOAuthError(err error) (*OAuthError, bool) {
-	e, ok := err.(*OAuthError)
+	var e *OAuthError
+	ok := errors.As(err, &e)
 	return e, ok
 }
 
@@ -214,7 +216,7 @@ func (s *Store) checkRequest(r AuthorizeRequest) (*authorizeTarget, error) {
 	if r.RequestURI {
 		return nil, &OAuthError{Status: http.StatusBadRequest, Code: "request_uri_not_supported", Description: "request_uri parameter is not supported", Redirect: true}
 	}
-	requested := strutil.ParseDedupAndSortStrings(r.Scope, " ")
+	requested := parseScopes(r.Scope)
 	if !slices.Contains(requested, OpenIDScope) {
 		return nil, s.authzError(r, "invalid_request", `scope parameter must contain the "openid" value`)
 	}

@@ -504,13 +504,6 @@ func (s *Store) revokeFamily(ctx context.Context, family string, c *Client) erro
 	return s.putJSON(ctx, grantPrefix+revokedFamily+"/"+family, &grant{IssuedAt: now, ExpireAt: now.Add(max(c.RefreshTokenTTL, c.AccessTokenTTL))})
 }
 
-// accessCheck is why an access token is refused at userinfo.
-type accessCheck struct {
-	grant  *grant
-	client *Client
-	entity *EntityView
-}
-
 // UserInfo answers the userinfo endpoint for an access token: the entity's
 // subject and the claims of the token's scopes the provider still supports.
 // isBearer tells whether the token came as an Authorization: Bearer header.
@@ -535,21 +528,21 @@ func (s *Store) UserInfo(ctx context.Context, providerName, token string, isBear
 	case g.Provider != providerName:
 		return nil, oauthError(http.StatusUnauthorized, "invalid_token", "access token was not issued by the provider")
 	}
-	a, err := s.checkAccess(ctx, g, p)
+	v, err := s.checkAccess(ctx, g, p)
 	if err != nil {
 		return nil, err
 	}
-	claims, err := s.scopeClaimsFor(a.entity, g.Scopes, p, s.now())
+	claims, err := s.scopeClaimsFor(v, g.Scopes, p, s.now())
 	if err != nil {
 		return nil, err
 	}
-	claims["sub"] = a.entity.ID
+	claims["sub"] = v.ID
 	return claims, nil
 }
 
-// checkAccess checks that the client and entity of an access token may
-// still use the provider, with Vault's userinfo errors.
-func (s *Store) checkAccess(ctx context.Context, g *grant, p *Provider) (*accessCheck, error) {
+// checkAccess checks that the client and entity of a token may still use
+// the provider, with Vault's userinfo errors, and returns the entity.
+func (s *Store) checkAccess(ctx context.Context, g *grant, p *Provider) (*EntityView, error) {
 	denied := func(desc string) error { return oauthError(http.StatusForbidden, "access_denied", desc) }
 	s.oidc.mu.RLock()
 	c := s.oidc.clientIDs[g.ClientID]
@@ -570,7 +563,7 @@ func (s *Store) checkAccess(ctx context.Context, g *grant, p *Provider) (*access
 	if !p.allows(c.ClientID) {
 		return nil, denied("client is not authorized to use the provider")
 	}
-	return &accessCheck{grant: g, client: c, entity: v}, nil
+	return v, nil
 }
 
 // IntrospectGrant answers RFC 7662 introspection of an access or refresh

@@ -197,6 +197,16 @@ func dedupe(list []string) []string {
 	return strutil.RemoveDuplicates(list, false)
 }
 
+// firstMissing returns the first of names that m lacks.
+func firstMissing[V any](names []string, m map[string]V) (string, bool) {
+	for _, n := range names {
+		if _, ok := m[n]; !ok {
+			return n, true
+		}
+	}
+	return "", false
+}
+
 // WriteAssignment creates or updates an assignment.
 func (s *Store) WriteAssignment(ctx context.Context, name string, u AssignmentUpdate) error {
 	if name == AllowAllAssignment {
@@ -273,10 +283,8 @@ func (s *Store) WriteClient(ctx context.Context, name string, u ClientUpdate) er
 		if u.Assignments.Set {
 			c.Assignments = dedupe(u.Assignments.Val)
 		}
-		for _, a := range c.Assignments {
-			if st.assignments[a] == nil {
-				return "", nil, nil, userErrorf("assignment %q does not exist", a)
-			}
+		if a, ok := firstMissing(c.Assignments, st.assignments); ok {
+			return "", nil, nil, userErrorf("assignment %q does not exist", a)
 		}
 		if u.Key.Set {
 			if cur != nil && u.Key.Val != cur.Key {
@@ -413,10 +421,8 @@ func (s *Store) WriteProvider(ctx context.Context, name string, u ProviderUpdate
 		if u.ScopesSupported.Set {
 			p.ScopesSupported = dedupe(u.ScopesSupported.Val)
 		}
-		for _, sc := range p.ScopesSupported {
-			if st.scopes[sc] == nil {
-				return "", nil, nil, userErrorf("scope %q does not exist", sc)
-			}
+		if sc, ok := firstMissing(p.ScopesSupported, st.scopes); ok {
+			return "", nil, nil, userErrorf("scope %q does not exist", sc)
 		}
 		if u.SignInMethods.Set {
 			p.SignInMethods = []string{}

@@ -570,6 +570,19 @@ func TestProviderErrorsOnRealServer(t *testing.T) {
 	})
 }
 
+// compareOAuthAnswers checks the built-in engine's answer has the expected
+// status and the plugin's is the same, or the documented difference.
+func compareOAuthAnswers(t *testing.T, status int, differs map[string]oauthReplyBody, answers map[string]oauthReplyBody) {
+	t.Helper()
+	requireStatus(t, status, answers["identity"])
+	if want, ok := differs[mount]; ok {
+		require.Equal(t, want, answers[mount])
+		t.Logf("documented difference: built-in %v, plugin %v", answers["identity"], answers[mount])
+		return
+	}
+	require.Equal(t, answers["identity"], answers[mount])
+}
+
 func withCreds(form url.Values, id, secret string) url.Values {
 	out := url.Values{}
 	for k, v := range form {
@@ -584,10 +597,6 @@ func withCreds(form url.Values, id, secret string) url.Values {
 	return out
 }
 
-// pluginAdditions are the documented fields the plugin adds to the
-// built-in engine's provider objects.
-var pluginAdditions = []string{"refresh_token_ttl", "client_credentials_entity_id", "sign_in_methods"}
-
 // normalizeProviderObject makes the answers of the two engines comparable:
 // it drops the plugin's additions where the built-in engine lacks them,
 // requires client secrets to have Vault's format and hides their value,
@@ -599,11 +608,7 @@ func normalizeProviderObject(t *testing.T, label string, builtin, plugin any) {
 	if !ok1 || !ok2 {
 		return
 	}
-	for _, k := range pluginAdditions {
-		if _, in := b[k]; !in {
-			delete(p, k)
-		}
-	}
+	dropAdditions(b, p)
 	for _, m := range []map[string]any{b, p} {
 		if s, ok := m["client_secret"].(string); ok {
 			require.Regexp(t, clientSecret, s, label)
@@ -979,14 +984,7 @@ func TestProviderEndpointsMatchBuiltin(t *testing.T) {
 				}
 				answers[m] = oauthReplyBody{r.Status, r.Body}
 			}
-			if want, ok := c.differs[mount]; ok {
-				requireStatus(t, c.status, answers["identity"])
-				require.Equal(t, want, answers[mount])
-				t.Logf("documented difference: built-in %v, plugin %v", answers["identity"], answers[mount])
-				return
-			}
-			requireStatus(t, c.status, answers["identity"])
-			require.Equal(t, answers["identity"], answers[mount])
+			compareOAuthAnswers(t, c.status, c.differs, answers)
 		})
 	}
 
@@ -1136,14 +1134,7 @@ func TestProviderEndpointsMatchBuiltin(t *testing.T) {
 				}
 				answers[m] = oauthReplyBody{r.Status, r.Body}
 			}
-			if want, ok := c.differs[mount]; ok {
-				requireStatus(t, c.status, answers["identity"])
-				require.Equal(t, want, answers[mount])
-				t.Logf("documented difference: built-in %v, plugin %v", answers["identity"], answers[mount])
-				return
-			}
-			requireStatus(t, c.status, answers["identity"])
-			require.Equal(t, answers["identity"], answers[mount])
+			compareOAuthAnswers(t, c.status, c.differs, answers)
 		})
 	}
 
