@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/go-jose/go-jose/v4"
@@ -505,4 +507,27 @@ func TestProviderGrantsStoredHashed(t *testing.T) {
 		}
 	}
 	require.Equal(t, 3, n, "one code, one access token, one refresh token")
+}
+
+// TestProviderCodeSingleUseUnderRace redeems one code from many goroutines
+// at once: exactly one exchange gets tokens.
+func TestProviderCodeSingleUseUnderRace(t *testing.T) {
+	p := newProviderSetup(t)
+	for range 5 {
+		code := p.code(t, nil)
+		var wg sync.WaitGroup
+		var won atomic.Int32
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := p.exchange(code, nil)
+				if r.Resp.Data[logical.HTTPStatusCode] == http.StatusOK {
+					won.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		require.Equal(t, int32(1), won.Load())
+	}
 }
