@@ -531,3 +531,32 @@ func TestProviderCodeSingleUseUnderRace(t *testing.T) {
 		require.Equal(t, int32(1), won.Load())
 	}
 }
+
+// TestProviderRefreshUnderRace presents one refresh token from many
+// goroutines at once: one gets tokens, and the others, reuses, revoke the
+// family, so even the winner's new refresh token is refused afterwards.
+func TestProviderRefreshUnderRace(t *testing.T) {
+	p := newProviderSetup(t)
+	first := raw(t, p.exchange(p.code(t, nil), nil)).body
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var won []string
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := p.token(map[string]any{"grant_type": "refresh_token", "refresh_token": first["refresh_token"]}, []string{p.clientID, p.secret})
+			if r.Resp.Data[logical.HTTPStatusCode] == http.StatusOK {
+				var body map[string]any
+				require.NoError(t, json.Unmarshal(r.Resp.Data[logical.HTTPRawBody].([]byte), &body))
+				mu.Lock()
+				won = append(won, body["refresh_token"].(string))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	require.Len(t, won, 1)
+	again := raw(t, p.token(map[string]any{"grant_type": "refresh_token", "refresh_token": won[0]}, []string{p.clientID, p.secret}))
+	require.Equal(t, "invalid_grant", again.body["error"], "the family is revoked")
+}
