@@ -86,6 +86,17 @@ func TestUpgradeFromV030(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEqual(t, stored.SigningKeyID, tokenKid(t, tok2.Token), "the carried-over key rotates")
 
+	// A store from before the OIDC provider gets its built-in objects at
+	// load, in storage too.
+	for _, key := range []string{oidcAssignmentPrefix + AllowAllAssignment, oidcProviderPrefix + DefaultProviderName} {
+		entry, err := s.Get(ctx, key)
+		require.NoError(t, err)
+		require.NotNil(t, entry, key)
+	}
+	p, err := st.OIDCProvider(ctx, DefaultProviderName)
+	require.NoError(t, err)
+	require.Equal(t, []string{"*"}, p.AllowedClientIDs)
+
 	// The schema version did not move: 0.3.0 and this release share it.
 	var rec schemaRecord
 	_, err = st.getJSON(ctx, schemaKey, &rec)
