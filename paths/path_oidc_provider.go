@@ -104,19 +104,7 @@ func providerPaths(c Config, callers *callers) []*framework.Path {
 		{
 			Pattern:      provider + "/authorize/?$",
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationSuffix: "provider-authorize"},
-			Fields: merge(nameField("provider"), map[string]*framework.FieldSchema{
-				"client_id":             {Type: framework.TypeString, Description: "The ID of the requesting client."},
-				"scope":                 {Type: framework.TypeString, Description: "A space-delimited, case-sensitive list of scopes to be requested. The 'openid' scope is required."},
-				"redirect_uri":          {Type: framework.TypeString, Description: "The redirection URI to which the response will be sent."},
-				"response_type":         {Type: framework.TypeString, Description: "The OIDC authentication flow to be used. The following response types are supported: 'code'"},
-				"state":                 {Type: framework.TypeString, Description: "The value used to maintain state between the authentication request and client."},
-				"nonce":                 {Type: framework.TypeString, Description: "The value that will be returned in the ID token nonce claim after a token exchange."},
-				"max_age":               {Type: framework.TypeInt, Description: "The allowable elapsed time in seconds since the last time the end-user was actively authenticated."},
-				"code_challenge":        {Type: framework.TypeString, Description: "The code challenge derived from the code verifier."},
-				"code_challenge_method": {Type: framework.TypeString, Default: "plain", Description: "The method that was used to derive the code challenge. The following methods are supported: 'S256', 'plain'. Defaults to 'plain'."},
-				"request":               {Type: framework.TypeString, Description: "Not supported."},
-				"request_uri":           {Type: framework.TypeString, Description: "Not supported."},
-			}),
+			Fields:       merge(nameField("provider"), authorizeFields(&framework.FieldSchema{Type: framework.TypeInt, Description: maxAgeDescription})),
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation:   &framework.PathOperation{Callback: h.authorize, Summary: "Provides the OIDC Authorization Endpoint.", DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "authorize"}, Responses: rawResponse(`Raw JSON {"code","state"} or an OAuth error.`)},
 				logical.UpdateOperation: &framework.PathOperation{Callback: h.authorize, Summary: "Provides the OIDC Authorization Endpoint.", DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "authorize2"}, Responses: rawResponse(`Raw JSON {"code","state"} or an OAuth error.`)},
@@ -452,11 +440,33 @@ func (h *providerHandler) keys(ctx context.Context, req *logical.Request, d *fra
 	return rawJSON(http.StatusOK, map[string]any{"keys": keys}, "")
 }
 
-// authorizeRequest reads an authentication request's parameters.
+const maxAgeDescription = "The allowable elapsed time in seconds since the last time the end-user was actively authenticated."
+
+// authorizeFields are the parameters of an authentication request, shared
+// by the authorize endpoint and the sign-in page; they differ in how they
+// take max_age.
+func authorizeFields(maxAge *framework.FieldSchema) map[string]*framework.FieldSchema {
+	return map[string]*framework.FieldSchema{
+		"client_id":             {Type: framework.TypeString, Description: "The ID of the requesting client."},
+		"scope":                 {Type: framework.TypeString, Description: "A space-delimited, case-sensitive list of scopes to be requested. The 'openid' scope is required."},
+		"redirect_uri":          {Type: framework.TypeString, Description: "The redirection URI to which the response will be sent."},
+		"response_type":         {Type: framework.TypeString, Description: "The OIDC authentication flow to be used. The following response types are supported: 'code'"},
+		"state":                 {Type: framework.TypeString, Description: "The value used to maintain state between the authentication request and client."},
+		"nonce":                 {Type: framework.TypeString, Description: "The value that will be returned in the ID token nonce claim after a token exchange."},
+		"max_age":               maxAge,
+		"code_challenge":        {Type: framework.TypeString, Description: "The code challenge derived from the code verifier."},
+		"code_challenge_method": {Type: framework.TypeString, Default: "plain", Description: "The method that was used to derive the code challenge. The following methods are supported: 'S256', 'plain'. Defaults to 'plain'."},
+		"request":               {Type: framework.TypeString, Description: "Request objects are not supported; present, the request is refused (request_not_supported)."},
+		"request_uri":           {Type: framework.TypeString, Description: "Request objects are not supported; present, the request is refused (request_uri_not_supported)."},
+	}
+}
+
+// authorizeRequest reads an authentication request's parameters, all but
+// max_age, which the two paths read differently.
 func authorizeRequest(d *framework.FieldData) backend.AuthorizeRequest {
 	_, request := d.GetOk("request")
 	_, requestURI := d.GetOk("request_uri")
-	r := backend.AuthorizeRequest{
+	return backend.AuthorizeRequest{
 		Provider:            d.Get("name").(string),
 		ClientID:            d.Get("client_id").(string),
 		RedirectURI:         d.Get("redirect_uri").(string),
@@ -464,17 +474,16 @@ func authorizeRequest(d *framework.FieldData) backend.AuthorizeRequest {
 		ResponseType:        d.Get("response_type").(string),
 		State:               d.Get("state").(string),
 		Nonce:               d.Get("nonce").(string),
-		MaxAge:              optional[int](d, "max_age"),
 		CodeChallenge:       optional[string](d, "code_challenge"),
 		CodeChallengeMethod: d.Get("code_challenge_method").(string),
 		Request:             request,
 		RequestURI:          requestURI,
 	}
-	return r
 }
 
 func (h *providerHandler) authorize(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	r := authorizeRequest(d)
+	r.MaxAge = optional[int](d, "max_age")
 	r.HasEntity = req.EntityID != ""
 	r.Caller = func() (*backend.EntityView, error) {
 		v, _, err := h.callers.entity(ctx, req, h.store)

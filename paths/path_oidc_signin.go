@@ -92,20 +92,9 @@ func signInPaths(c Config) []*framework.Path {
 		{
 			Pattern:      "oidc/provider/" + framework.GenericNameRegex("name") + "/sign-in$",
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationVerb: "sign-in", OperationSuffix: "provider"},
-			Fields: map[string]*framework.FieldSchema{
-				"name":                  {Type: framework.TypeString, Description: "Name of the provider."},
-				"client_id":             str("The ID of the requesting client."),
-				"redirect_uri":          str("The redirection URI to which the response will be sent."),
-				"scope":                 str("A space-delimited, case-sensitive list of scopes to be requested. The 'openid' scope is required."),
-				"response_type":         str("The OIDC authentication flow to be used. The following response types are supported: 'code'"),
-				"state":                 str("A value used to maintain state between the authentication request and client callback."),
-				"nonce":                 str("A value that is returned in the ID token nonce claim. It is used to mitigate replay attacks, so we strongly encourage providing this optional parameter."),
-				"max_age":               str("The allowable elapsed time in seconds since the last time the end-user was actively authenticated."),
-				"code_challenge":        str("The code challenge derived from the code verifier."),
-				"code_challenge_method": str("The method that was used to derive the code challenge. The following methods are supported: 'S256', 'plain'. Defaults to 'plain'."),
-				"request":               str("Request objects are not supported; present, the request is refused (request_not_supported)."),
-				"request_uri":           str("Request objects are not supported; present, the request is refused (request_uri_not_supported)."),
-			},
+			// max_age is read as text, so that a bad value gets the error page
+			// rather than Vault's JSON error.
+			Fields: merge(nameField("provider"), authorizeFields(str(maxAgeDescription))),
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation: &framework.PathOperation{
 					Callback: h.page,
@@ -207,21 +196,7 @@ func (h *signInHandler) page(ctx context.Context, req *logical.Request, d *frame
 			params[k] = v.(string)
 		}
 	}
-	ar := backend.AuthorizeRequest{
-		Provider:            name,
-		ClientID:            params["client_id"],
-		RedirectURI:         params["redirect_uri"],
-		Scope:               params["scope"],
-		ResponseType:        params["response_type"],
-		State:               params["state"],
-		Nonce:               params["nonce"],
-		CodeChallengeMethod: params["code_challenge_method"],
-	}
-	if v, ok := params["code_challenge"]; ok {
-		ar.CodeChallenge = backend.Some(v)
-	}
-	_, ar.Request = params["request"]
-	_, ar.RequestURI = params["request_uri"]
+	ar := authorizeRequest(d)
 	badMaxAge := false
 	if v, ok := params["max_age"]; ok {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
