@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -40,6 +41,9 @@ type oidcState struct {
 	clients     map[string]*Client // by name
 	clientIDs   map[string]*Client // by client_id
 	providers   map[string]*Provider
+	// revoked are the refresh token families revoked, with when their
+	// record expires: tokens are checked against it without a storage read.
+	revoked map[string]time.Time
 	// nextRun is when the periodic function next has work to do.
 	nextRun int64
 }
@@ -53,6 +57,7 @@ func newOIDCState() *oidcState {
 		keys: map[string]*oidcKey{}, roles: map[string]*Role{},
 		assignments: map[string]*Assignment{}, scopes: map[string]*Scope{},
 		clients: map[string]*Client{}, clientIDs: map[string]*Client{}, providers: map[string]*Provider{},
+		revoked: map[string]time.Time{},
 	}
 }
 
@@ -135,11 +140,21 @@ func (s *Store) putDefault(ctx context.Context, key string, v any) error {
 
 // invalidateOIDC reloads the OIDC object behind a changed storage key.
 func (s *Store) invalidateOIDC(ctx context.Context, key string) error {
-	if isGrantKey(key) {
-		return nil // grants are read from storage on use
-	}
 	s.oidc.mu.Lock()
 	defer s.oidc.mu.Unlock()
+	if id, ok := strings.CutPrefix(key, familyPrefix); ok {
+		var g grant
+		found, err := s.getJSON(ctx, key, &g)
+		if found {
+			s.oidc.revoked[id] = g.ExpireAt
+		} else if err == nil {
+			delete(s.oidc.revoked, id)
+		}
+		return err
+	}
+	if isGrantKey(key) {
+		return nil // codes and tokens are read from storage on use
+	}
 	if ok, err := s.invalidateProvider(ctx, key); ok {
 		return err
 	}

@@ -45,6 +45,10 @@ const (
 // GrantTypes are the grant types the token endpoint supports.
 var GrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials}
 
+// familyPrefix holds the records of revoked refresh token families, kept in
+// memory too (oidcState.revoked).
+const familyPrefix = grantPrefix + revokedFamily + "/"
+
 func isGrantKey(key string) bool { return strings.HasPrefix(key, grantPrefix) }
 
 func grantKey(kind, value string) string {
@@ -485,10 +489,11 @@ func (s *Store) activeGrant(ctx context.Context, key string) (*grant, error) {
 		return nil, err
 	}
 	if g.Family != "" {
-		var rev grant
-		revoked, err := s.getJSON(ctx, grantPrefix+revokedFamily+"/"+g.Family, &rev)
-		if err != nil || revoked {
-			return nil, err
+		s.oidc.mu.RLock()
+		_, revoked := s.oidc.revoked[g.Family]
+		s.oidc.mu.RUnlock()
+		if revoked {
+			return nil, nil
 		}
 	}
 	return g, nil
@@ -501,7 +506,14 @@ func (s *Store) revokeFamily(ctx context.Context, family string, c *Client) erro
 		return nil
 	}
 	now := s.now()
-	return s.putJSON(ctx, grantPrefix+revokedFamily+"/"+family, &grant{IssuedAt: now, ExpireAt: now.Add(max(c.RefreshTokenTTL, c.AccessTokenTTL))})
+	rec := &grant{IssuedAt: now, ExpireAt: now.Add(max(c.RefreshTokenTTL, c.AccessTokenTTL))}
+	if err := s.putJSON(ctx, familyPrefix+family, rec); err != nil {
+		return err
+	}
+	s.oidc.mu.Lock()
+	s.oidc.revoked[family] = rec.ExpireAt
+	s.oidc.mu.Unlock()
+	return nil
 }
 
 // UserInfo answers the userinfo endpoint for an access token: the entity's
@@ -702,7 +714,24 @@ func (s *Store) SweepGrants(ctx context.Context) error {
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	for _, kind := range []string{codeGrant, accessGrant, refreshGrant, revokedFamily} {
+	// Family revocations are known in memory.
+	var expired []string
+	s.oidc.mu.RLock()
+	for id, until := range s.oidc.revoked {
+		if !now.Before(until) {
+			expired = append(expired, id)
+		}
+	}
+	s.oidc.mu.RUnlock()
+	for _, id := range expired {
+		if err := s.delete(ctx, familyPrefix+id); err != nil {
+			return err
+		}
+		s.oidc.mu.Lock()
+		delete(s.oidc.revoked, id)
+		s.oidc.mu.Unlock()
+	}
+	for _, kind := range []string{codeGrant, accessGrant, refreshGrant} {
 		prefix := grantPrefix + kind + "/"
 		keys, err := s.storage.List(ctx, prefix)
 		if err != nil {

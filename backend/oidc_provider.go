@@ -627,6 +627,9 @@ func (s *Store) loadProvider(ctx context.Context, st *oidcState) error {
 	if err := loadPrefix(ctx, s, oidcProviderPrefix, func(name string, p *Provider) { locked(func() { st.providers[name] = p }) }); err != nil {
 		return err
 	}
+	if err := loadPrefix(ctx, s, familyPrefix, func(id string, g *grant) { locked(func() { st.revoked[id] = g.ExpireAt }) }); err != nil {
+		return err
+	}
 	if st.assignments[AllowAllAssignment] == nil {
 		a := &Assignment{Name: AllowAllAssignment, EntityIDs: []string{"*"}, GroupIDs: []string{"*"}}
 		if err := s.putDefault(ctx, oidcAssignmentPrefix+AllowAllAssignment, a); err != nil {

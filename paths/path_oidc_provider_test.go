@@ -1,6 +1,7 @@
 package paths_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vault-identity/vault-plugin-secrets-identity/internal/testutil"
+	"github.com/vault-identity/vault-plugin-secrets-identity/plugin"
 )
 
 const (
@@ -559,4 +561,31 @@ func TestProviderRefreshUnderRace(t *testing.T) {
 	require.Len(t, won, 1)
 	again := raw(t, p.token(map[string]any{"grant_type": "refresh_token", "refresh_token": won[0]}, []string{p.clientID, p.secret}))
 	require.Equal(t, "invalid_grant", again.body["error"], "the family is revoked")
+}
+
+// TestProviderRevocationReachesOtherNodesAndRestarts revokes a refresh token
+// family on one node: a node sharing the storage learns it from the
+// invalidation of the revocation's key, and a restarted plugin from
+// storage. Tokens of the family are refused on both.
+func TestProviderRevocationReachesOtherNodesAndRestarts(t *testing.T) {
+	p := newProviderSetup(t)
+	tokens := raw(t, p.exchange(p.code(t, nil), nil)).body
+	other := testutil.NewWithStorage(t, plugin.Factory, p.b.Storage)
+	access := tokens["access_token"].(string)
+	require.Equal(t, http.StatusOK, raw(t, (&providerSetup{b: other}).bearer("oidc/provider/p/userinfo", access)).status)
+
+	revoke := p.b.Handle(&logical.Request{Operation: logical.UpdateOperation, Path: "oidc/provider/p/revoke",
+		Data: map[string]any{"token": tokens["refresh_token"], "client_id": p.clientID, "client_secret": p.secret}})
+	require.Equal(t, http.StatusOK, raw(t, revoke).status)
+	families, err := p.b.Storage.List(context.Background(), "oidc/grant/family/")
+	require.NoError(t, err)
+	require.Len(t, families, 1)
+	other.B.InvalidateKey(context.Background(), "oidc/grant/family/"+families[0])
+
+	restarted := testutil.NewWithStorage(t, plugin.Factory, p.b.Storage)
+	for name, b := range map[string]*testutil.Backend{"this node": p.b, "other node": other, "restarted": restarted} {
+		r := raw(t, (&providerSetup{b: b}).bearer("oidc/provider/p/userinfo", access))
+		require.Equal(t, http.StatusUnauthorized, r.status, name)
+		require.Equal(t, "access token is expired", r.body["error_description"], name)
+	}
 }
