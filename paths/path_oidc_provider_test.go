@@ -589,3 +589,28 @@ func TestProviderRevocationReachesOtherNodesAndRestarts(t *testing.T) {
 		require.Equal(t, "access token is expired", r.body["error_description"], name)
 	}
 }
+
+// TestProviderRefreshScopeAndForeignRevoke narrows the scopes at a refresh,
+// refuses widening them, and refuses revoking another client's token.
+func TestProviderRefreshScopeAndForeignRevoke(t *testing.T) {
+	p := newProviderSetup(t)
+	tokens := raw(t, p.exchange(p.code(t, nil), nil)).body
+	refresh := func(token, scope string) rawReply {
+		return raw(t, p.token(map[string]any{"grant_type": "refresh_token", "refresh_token": token, "scope": scope}, []string{p.clientID, p.secret}))
+	}
+	wider := refresh(tokens["refresh_token"].(string), "openid profile groups")
+	require.Equal(t, "invalid_scope", wider.body["error"])
+	require.Equal(t, "requested scope exceeds the scope granted", wider.body["error_description"])
+	narrow := refresh(tokens["refresh_token"].(string), "openid")
+	require.Equal(t, http.StatusOK, narrow.status, narrow.body)
+	info := raw(t, p.bearer("oidc/provider/p/userinfo", narrow.body["access_token"].(string)))
+	require.Equal(t, map[string]any{"sub": p.entityID}, info.body, "no profile claims any more")
+
+	require.Equal(t, http.StatusNoContent, p.b.Write("oidc/client/other", map[string]any{"redirect_uris": redirect, "assignments": "allow_all"}).Status)
+	other := p.b.Read("oidc/client/other").Data()
+	r := p.b.Handle(&logical.Request{Operation: logical.UpdateOperation, Path: "oidc/provider/p/revoke", Data: map[string]any{
+		"token": narrow.body["access_token"], "client_id": other["client_id"], "client_secret": other["client_secret"],
+	}})
+	oauthErr(t, r, http.StatusBadRequest, "unauthorized_client", "the token was not issued to the client")
+	require.Equal(t, http.StatusOK, raw(t, p.bearer("oidc/provider/p/userinfo", narrow.body["access_token"].(string))).status, "still valid")
+}
