@@ -101,7 +101,7 @@ func (s *Store) CheckAuthorize(ctx context.Context, r AuthorizeRequest) (*SignIn
 		return nil, err
 	}
 	if r.MaxAge.Set && r.MaxAge.Val < 1 {
-		return nil, s.authzError(r, "invalid_request", "max_age must be greater than zero")
+		return nil, authzError(r, "invalid_request", "max_age must be greater than zero")
 	}
 	view := &SignInView{ClientName: t.client.Name, Scopes: t.scopes, Methods: slices.Clone(t.provider.SignInMethods), Descriptions: map[string]string{}}
 	s.oidc.mu.RLock()
@@ -125,17 +125,17 @@ func (s *Store) Authorize(ctx context.Context, r AuthorizeRequest) (string, erro
 		return "", err
 	}
 	if !r.HasEntity {
-		return "", s.authzError(r, "access_denied", "identity entity must be associated with the request")
+		return "", authzError(r, "access_denied", "identity entity must be associated with the request")
 	}
 	v, err := r.Caller()
 	if err != nil {
 		return "", err
 	}
 	if v == nil {
-		return "", s.authzError(r, "access_denied", "identity entity associated with the request not found")
+		return "", authzError(r, "access_denied", "identity entity associated with the request not found")
 	}
 	if !s.assigned(t.client, v) {
-		return "", s.authzError(r, "access_denied", "identity entity not authorized by client assignment")
+		return "", authzError(r, "access_denied", "identity entity not authorized by client assignment")
 	}
 	if err := checkChallenge(r, t.client); err != nil {
 		return "", err
@@ -143,15 +143,15 @@ func (s *Store) Authorize(ctx context.Context, r AuthorizeRequest) (string, erro
 	var authTime int64
 	if r.MaxAge.Set {
 		if r.MaxAge.Val < 1 {
-			return "", s.authzError(r, "invalid_request", "max_age must be greater than zero")
+			return "", authzError(r, "invalid_request", "max_age must be greater than zero")
 		}
 		created, err := r.TokenCreated()
 		if err != nil {
 			s.logger.Debug("looking up the caller's token for max_age", "error", err)
-			return "", s.authzError(r, "access_denied", "token associated with request not found")
+			return "", authzError(r, "access_denied", "token associated with request not found")
 		}
 		if s.now().Sub(created) > time.Duration(r.MaxAge.Val)*time.Second {
-			return "", s.authzError(r, "max_age_violation", "active re-authentication is required by max_age")
+			return "", authzError(r, "max_age_violation", "active re-authentication is required by max_age")
 		}
 		authTime = created.Unix()
 	}
@@ -173,7 +173,7 @@ func (s *Store) Authorize(ctx context.Context, r AuthorizeRequest) (string, erro
 	return code, nil
 }
 
-func (s *Store) authzError(r AuthorizeRequest, code, desc string) *OAuthError {
+func authzError(r AuthorizeRequest, code, desc string) *OAuthError {
 	status := http.StatusBadRequest
 	if code == "server_error" {
 		status = http.StatusInternalServerError
@@ -208,7 +208,7 @@ func (s *Store) checkRequest(r AuthorizeRequest) (*authorizeTarget, error) {
 		return nil, fail("invalid_request", "provider not found")
 	}
 	if !provider.allows(r.ClientID) {
-		return nil, s.authzError(r, "unauthorized_client", "client is not authorized to use the provider")
+		return nil, authzError(r, "unauthorized_client", "client is not authorized to use the provider")
 	}
 	if r.Request {
 		return nil, &OAuthError{Status: http.StatusBadRequest, Code: "request_not_supported", Description: "request parameter is not supported", Redirect: true}
@@ -218,13 +218,13 @@ func (s *Store) checkRequest(r AuthorizeRequest) (*authorizeTarget, error) {
 	}
 	requested := parseScopes(r.Scope)
 	if !slices.Contains(requested, OpenIDScope) {
-		return nil, s.authzError(r, "invalid_request", `scope parameter must contain the "openid" value`)
+		return nil, authzError(r, "invalid_request", `scope parameter must contain the "openid" value`)
 	}
 	if r.ResponseType == "" {
-		return nil, s.authzError(r, "invalid_request", "response_type parameter is required")
+		return nil, authzError(r, "invalid_request", "response_type parameter is required")
 	}
 	if r.ResponseType != "code" {
-		return nil, s.authzError(r, "unsupported_response_type", "unsupported response_type value")
+		return nil, authzError(r, "unsupported_response_type", "unsupported response_type value")
 	}
 	c, p := *client, *provider
 	return &authorizeTarget{provider: &p, client: &c, scopes: supportedScopes(requested, provider)}, nil

@@ -359,8 +359,12 @@ func (s *Store) issue(ctx context.Context, cc *clientContext, r TokenExchange, v
 	}
 	out := &TokenResponse{TokenType: "Bearer", AccessToken: access, ExpiresIn: int64(c.AccessTokenTTL / time.Second)}
 	if !x.skip {
+		iss := r.Issuer(cc.provider.Issuer)
+		if iss == "" {
+			return nil, oauthError(http.StatusInternalServerError, "server_error", ErrNoIssuer.Msg)
+		}
 		claims := map[string]any{
-			"iss":       r.Issuer(cc.provider.Issuer),
+			"iss":       iss,
 			"namespace": NamespaceID,
 			"sub":       v.ID,
 			"aud":       c.ClientID,

@@ -614,3 +614,19 @@ func TestProviderRefreshScopeAndForeignRevoke(t *testing.T) {
 	oauthErr(t, r, http.StatusBadRequest, "unauthorized_client", "the token was not issued to the client")
 	require.Equal(t, http.StatusOK, raw(t, p.bearer("oidc/provider/p/userinfo", narrow.body["access_token"].(string))).status, "still valid")
 }
+
+// TestProviderWithoutIssuer: with no issuer configured and no Vault address
+// given to the plugin, the token endpoint signs nothing and says how to set
+// one.
+func TestProviderWithoutIssuer(t *testing.T) {
+	p := newProviderSetup(t)
+	r := p.b.Handle(&logical.Request{Operation: logical.UpdateOperation, Path: "oidc/provider/default/authorize", Data: p.authzRequest(nil), EntityID: "vault-entity"})
+	code := raw(t, r).body["code"].(string)
+	r = p.b.Handle(&logical.Request{Operation: logical.UpdateOperation, Path: "oidc/provider/default/token", Data: map[string]any{
+		"grant_type": "authorization_code", "code": code, "redirect_uri": redirect, "client_id": p.clientID, "client_secret": p.secret,
+	}})
+	got := raw(t, r)
+	require.Equal(t, http.StatusInternalServerError, got.status)
+	require.Equal(t, "server_error", got.body["error"])
+	require.Contains(t, got.body["error_description"], "no issuer is configured")
+}
