@@ -630,3 +630,15 @@ func TestProviderWithoutIssuer(t *testing.T) {
 	require.Equal(t, "server_error", got.body["error"])
 	require.Contains(t, got.body["error_description"], "no issuer is configured")
 }
+
+// TestProviderRefreshAfterUnassignment: an entity taken out of the client's
+// assignments can no longer refresh.
+func TestProviderRefreshAfterUnassignment(t *testing.T) {
+	p := newProviderSetup(t)
+	tokens := raw(t, p.exchange(p.code(t, nil), nil)).body
+	require.Equal(t, http.StatusNoContent, p.b.Write("oidc/assignment/nobody", map[string]any{"entity_ids": "someone-else"}).Status)
+	require.Equal(t, http.StatusNoContent, p.b.Write("oidc/client/app", map[string]any{"assignments": "nobody"}).Status)
+	r := raw(t, p.token(map[string]any{"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}, []string{p.clientID, p.secret}))
+	require.Equal(t, "invalid_grant", r.body["error"])
+	require.Equal(t, "identity entity not authorized by client assignment", r.body["error_description"])
+}
