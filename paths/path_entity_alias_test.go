@@ -136,14 +136,19 @@ func TestEntityAliasErrors(t *testing.T) {
 			`custom_metadata validation failed: length of value for key "a" is 0 but must be 0 < len(value) <= 512; custom_metadata validation failed: value for key "b" contains unprintable characters`},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			before := snapshot(b)
-			r := b.Write(c.path, c.data)
-			require.Equal(t, http.StatusBadRequest, r.Status)
-			require.Equal(t, c.msg, r.ErrorText())
-			require.Equal(t, before, snapshot(b), "nothing changed")
-		})
+		t.Run(c.name, func(t *testing.T) { refused(t, b, c.path, c.data, c.msg) })
 	}
+}
+
+// refused sends a write that must be refused with msg (400) and leave
+// storage byte for byte as it was.
+func refused(t *testing.T, b *testutil.Backend, path string, data map[string]any, msg string) {
+	t.Helper()
+	before := snapshot(b)
+	r := b.Write(path, data)
+	require.Equal(t, http.StatusBadRequest, r.Status)
+	require.Equal(t, msg, r.ErrorText())
+	require.Equal(t, before, snapshot(b), "a refused write changes nothing")
 }
 
 // snapshot is every storage entry: what must not change after a refused write.
