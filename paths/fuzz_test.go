@@ -64,20 +64,6 @@ func checkWrite(t *testing.T, fb *fuzzBackend, path string, body map[string]any)
 	before := snapshot(fb.Backend)
 	r := fb.Handle(&logical.Request{Operation: logical.UpdateOperation, Path: path, Data: body, EntityID: fuzzCaller})
 	status, msg := r.Status, r.ErrorText()
-	if r.Resp != nil {
-		// The OAuth endpoints answer raw JSON errors.
-		if code, ok := r.Resp.Data[logical.HTTPStatusCode].(int); ok {
-			var oauth struct {
-				Error       string `json:"error"`
-				Description string `json:"error_description"`
-			}
-			_ = json.Unmarshal(r.Resp.Data[logical.HTTPRawBody].([]byte), &oauth)
-			status, msg = code, oauth.Error+": "+oauth.Description
-			if oauth.Error == "" || oauth.Description == "" {
-				msg = ""
-			}
-		}
-	}
 	switch {
 	case status >= 500:
 		t.Fatalf("%s %v: status %d: %s", path, body, status, msg)

@@ -5,6 +5,7 @@ package testutil
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"testing"
 
@@ -63,10 +64,23 @@ func (r Result) Data() map[string]any {
 	return r.Resp.Data
 }
 
-// ErrorText returns the error message the client would see, or "".
+// ErrorText returns the error message the client would see, or "". For a
+// raw OAuth error answer it is "<error>: <error_description>", or "" when
+// either is missing.
 func (r Result) ErrorText() string {
 	if r.Resp != nil && r.Resp.IsError() {
 		return r.Resp.Error().Error()
+	}
+	if code, ok := rawStatus(r.Resp); ok && code >= 400 {
+		var oauth struct {
+			Error       string `json:"error"`
+			Description string `json:"error_description"`
+		}
+		body, _ := r.Resp.Data[logical.HTTPRawBody].([]byte)
+		if json.Unmarshal(body, &oauth) != nil || oauth.Error == "" || oauth.Description == "" {
+			return ""
+		}
+		return oauth.Error + ": " + oauth.Description
 	}
 	if r.Err != nil {
 		return r.Err.Error()
@@ -114,8 +128,20 @@ func (b *Backend) List(path string) Result {
 	return b.Do(logical.ListOperation, path, nil)
 }
 
+// rawStatus is the status of a raw response (one Vault writes as is).
+func rawStatus(resp *logical.Response) (int, bool) {
+	if resp == nil {
+		return 0, false
+	}
+	code, ok := resp.Data[logical.HTTPStatusCode].(int)
+	return code, ok
+}
+
 // Status is the HTTP status Vault's HTTP layer answers for this outcome.
 func Status(req *logical.Request, resp *logical.Response, err error) int {
+	if code, ok := rawStatus(resp); ok && err == nil {
+		return code
+	}
 	if code, _ := logical.RespondErrorCommon(req, resp, err); code != 0 {
 		return code
 	}
