@@ -383,24 +383,18 @@ type providerDiscovery struct {
 	ResponseModesSupported []string `json:"response_modes_supported"`
 }
 
-// provider finds the named provider, or answers 404 / the error.
-func (h *providerHandler) provider(ctx context.Context, req *logical.Request, d *framework.FieldData) (*backend.Provider, *logical.Response, error) {
-	p, err := h.store.OIDCProvider(ctx, d.Get("name").(string))
-	if err != nil {
-		resp, err := respondErr(req, err)
-		return nil, resp, err
-	}
-	if p == nil {
-		resp, err := rawJSON(http.StatusNotFound, map[string]any{"errors": []string{}}, "")
-		return nil, resp, err
-	}
-	return p, nil, nil
+// rawNotFound is Vault's 404 for a missing provider, as a raw answer.
+func rawNotFound() (*logical.Response, error) {
+	return rawJSON(http.StatusNotFound, map[string]any{"errors": []string{}}, "")
 }
 
 func (h *providerHandler) discovery(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	p, resp, err := h.provider(ctx, req, d)
+	p, err := h.store.OIDCProvider(ctx, d.Get("name").(string))
+	if err != nil {
+		return respondErr(req, err)
+	}
 	if p == nil {
-		return resp, err
+		return rawNotFound()
 	}
 	issuer := h.issuer(req, p.Name, p.Issuer)
 	if issuer == "" {
@@ -435,7 +429,7 @@ func (h *providerHandler) keys(ctx context.Context, req *logical.Request, d *fra
 		return respondErr(req, err)
 	}
 	if !ok {
-		return rawJSON(http.StatusNotFound, map[string]any{"errors": []string{}}, "")
+		return rawNotFound()
 	}
 	return rawJSON(http.StatusOK, map[string]any{"keys": keys}, "")
 }
