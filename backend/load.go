@@ -20,24 +20,20 @@ type storedKind struct {
 	decode func() any
 }
 
-// loadAll reads every object and builds the index. Entity aliases whose
-// entity is gone (a delete interrupted between its writes) are removed.
-func (s *Store) loadAll(ctx context.Context) error {
-	var (
-		mu       sync.Mutex
-		entities []*Entity
-		aliases  []*Alias
-		groups   []*Group
-	)
-	if err := loadPrefix(ctx, s, entityPrefix, func(_ string, e *Entity) { mu.Lock(); entities = append(entities, e); mu.Unlock() }); err != nil {
-		return err
+// loadAll builds the index from the current load snapshot if there is one,
+// else from every object, and reports which. Entity aliases whose entity is
+// gone (a delete interrupted between its writes) are removed.
+func (s *Store) loadAll(ctx context.Context) (string, error) {
+	view, ok := s.readSnapshot(ctx)
+	source := LoadedFromSnapshot
+	if !ok {
+		source = LoadedFromObjects
+		var err error
+		if view, err = s.readObjects(ctx); err != nil {
+			return "", err
+		}
 	}
-	if err := loadPrefix(ctx, s, aliasPrefix, func(_ string, a *Alias) { mu.Lock(); aliases = append(aliases, a); mu.Unlock() }); err != nil {
-		return err
-	}
-	if err := loadPrefix(ctx, s, groupPrefix, func(_ string, g *Group) { mu.Lock(); groups = append(groups, g); mu.Unlock() }); err != nil {
-		return err
-	}
+	entities, aliases, groups := view.entities, view.aliases, view.groups
 	var orphans []string
 	s.idx.write(func() {
 		for _, e := range entities {
@@ -58,13 +54,33 @@ func (s *Store) loadAll(ctx context.Context) error {
 			}
 		}
 	})
+	// A snapshot is current until a write; removing orphans is one.
+	s.snap.current.Store(source == LoadedFromSnapshot)
 	for _, id := range orphans {
 		s.logger.Warn("removing alias of a deleted entity", "alias_id", id)
 		if err := s.delete(ctx, aliasKey(id)); err != nil && !errors.Is(err, logical.ErrReadOnly) {
-			return err
+			return "", err
 		}
 	}
-	return nil
+	return source, nil
+}
+
+// readObjects reads every entity, alias and group entry.
+func (s *Store) readObjects(ctx context.Context) (*snapshotView, error) {
+	var (
+		mu   sync.Mutex
+		view snapshotView
+	)
+	if err := loadPrefix(ctx, s, entityPrefix, func(_ string, e *Entity) { mu.Lock(); view.entities = append(view.entities, e); mu.Unlock() }); err != nil {
+		return nil, err
+	}
+	if err := loadPrefix(ctx, s, aliasPrefix, func(_ string, a *Alias) { mu.Lock(); view.aliases = append(view.aliases, a); mu.Unlock() }); err != nil {
+		return nil, err
+	}
+	if err := loadPrefix(ctx, s, groupPrefix, func(_ string, g *Group) { mu.Lock(); view.groups = append(view.groups, g); mu.Unlock() }); err != nil {
+		return nil, err
+	}
+	return &view, nil
 }
 
 // reload replaces one object in the index with what storage holds, under

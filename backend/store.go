@@ -38,6 +38,12 @@ type Options struct {
 	HTTPClient *http.Client
 	// MFAPollInterval is how often a pending push is polled (Okta).
 	MFAPollInterval time.Duration
+	// SnapshotInterval is the least time between two load snapshots written
+	// by the periodic function (5 minutes when zero); SnapshotMinObjects the
+	// least number of entities, aliases and groups for which one is written
+	// (1,000 when zero; any number when negative).
+	SnapshotInterval   time.Duration
+	SnapshotMinObjects int
 }
 
 // Store holds one mount's identity data.
@@ -61,6 +67,7 @@ type Store struct {
 	idx  *index
 	oidc *oidcState
 	mfa  *mfaState
+	snap snapshotState
 
 	httpClient   *http.Client
 	pollInterval time.Duration
@@ -83,6 +90,14 @@ func New(opts Options) *Store {
 		httpClient:   opts.HTTPClient,
 		pollInterval: opts.MFAPollInterval,
 	}
+	s.snap.interval, s.snap.minObjects = opts.SnapshotInterval, opts.SnapshotMinObjects
+	if s.snap.interval <= 0 {
+		s.snap.interval = defaultSnapshotInterval
+	}
+	if s.snap.minObjects == 0 {
+		s.snap.minObjects = defaultSnapshotMinObjects
+	}
+	s.snap.armed.Store(true)
 	if s.httpClient == nil {
 		s.httpClient = &http.Client{Timeout: 90 * time.Second}
 	}
@@ -117,7 +132,8 @@ func (s *Store) Load(ctx context.Context) error {
 	if err := s.upgradeSchema(ctx); err != nil {
 		return err
 	}
-	if err := s.loadAll(ctx); err != nil {
+	source, err := s.loadAll(ctx)
+	if err != nil {
 		return err
 	}
 	if err := s.loadOIDC(ctx); err != nil {
@@ -126,10 +142,11 @@ func (s *Store) Load(ctx context.Context) error {
 	if err := s.loadMFA(ctx); err != nil {
 		return err
 	}
+	s.snap.source, s.snap.duration = source, time.Since(start)
 	s.loaded.Store(true)
 	var entities, aliases, groups int
 	s.idx.read(func() { entities, aliases, groups = len(s.idx.entities), len(s.idx.aliases), len(s.idx.groups) })
-	s.logger.Info("identity store loaded", "entities", entities, "aliases", aliases, "groups", groups, "duration", time.Since(start))
+	s.logger.Info("identity store loaded", "entities", entities, "aliases", aliases, "groups", groups, "from", source, "duration", s.snap.duration)
 	return nil
 }
 
@@ -214,6 +231,11 @@ func kGroupAliasFactors(accessor, name string) string {
 const kHierarchy = "group-hierarchy"
 
 func (s *Store) delete(ctx context.Context, key string) error {
+	if indexedKey(key) {
+		if err := s.dropSnapshotMarker(ctx); err != nil {
+			return err
+		}
+	}
 	if err := s.storage.Delete(ctx, key); err != nil {
 		return fmt.Errorf("failed to delete %q: %w", key, err)
 	}
@@ -224,6 +246,11 @@ func (s *Store) putJSON(ctx context.Context, key string, v any) error {
 	entry, err := logical.StorageEntryJSON(key, v)
 	if err != nil {
 		return fmt.Errorf("failed to encode %q: %w", key, err)
+	}
+	if indexedKey(key) {
+		if err := s.dropSnapshotMarker(ctx); err != nil {
+			return err
+		}
 	}
 	if err := s.storage.Put(ctx, entry); err != nil {
 		return fmt.Errorf("failed to write %q: %w", key, err)

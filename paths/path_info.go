@@ -19,29 +19,37 @@ func infoPaths(s *backend.Store, version string) []*framework.Path {
 		DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "identity-plugin", OperationVerb: "read", OperationSuffix: "info"},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ReadOperation: &framework.PathOperation{
-				Summary: "Report the plugin version, storage schema version and object counts.",
+				Summary: "Report the plugin version, storage schema version, entity count and how the mount loaded.",
 				Callback: func(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
 					n, err := s.EntityCount(ctx)
 					if err != nil {
 						return respondErr(req, err)
 					}
+					load, err := s.LoadInfo(ctx)
+					if err != nil {
+						return respondErr(req, err)
+					}
 					return &logical.Response{Data: map[string]any{
-						"plugin_version": version,
-						"schema_version": backend.SchemaVersion,
-						"entities":       n,
+						"plugin_version":   version,
+						"schema_version":   backend.SchemaVersion,
+						"entities":         n,
+						"load_source":      load.Source,
+						"load_duration_ms": load.Duration.Milliseconds(),
 					}}, nil
 				},
 				Responses: map[int][]framework.Response{http.StatusOK: {{
 					Description: "OK",
 					Fields: map[string]*framework.FieldSchema{
-						"plugin_version": {Type: framework.TypeString, Description: "Version of the running plugin."},
-						"schema_version": {Type: framework.TypeInt, Description: "Storage layout version of this mount's data."},
-						"entities":       {Type: framework.TypeInt, Description: "Number of entities in this mount."},
+						"plugin_version":   {Type: framework.TypeString, Description: "Version of the running plugin."},
+						"schema_version":   {Type: framework.TypeInt, Description: "Storage layout version of this mount's data."},
+						"entities":         {Type: framework.TypeInt, Description: "Number of entities in this mount."},
+						"load_source":      {Type: framework.TypeString, Description: `How the indexes were loaded at start: "snapshot" (the load snapshot) or "objects" (every stored object).`},
+						"load_duration_ms": {Type: framework.TypeInt, Description: "How long loading the indexes took at start, in milliseconds."},
 					},
 				}}},
 			},
 		},
 		HelpSynopsis:    "Information about this mount's plugin and data.",
-		HelpDescription: "Reports the running plugin version, the storage schema version of the mount's data, and how many entities the mount holds. Served from memory.",
+		HelpDescription: "Reports the running plugin version, the storage schema version of the mount's data, and how many entities the mount holds and how its indexes were loaded at start. Served from memory.",
 	}}
 }

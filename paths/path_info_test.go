@@ -19,4 +19,6 @@ func TestInfo(t *testing.T) {
 	require.Equal(t, plugin.Version, r.Data()["plugin_version"])
 	require.Equal(t, 1, r.Data()["schema_version"])
 	require.Equal(t, 2, r.Data()["entities"])
+	require.Equal(t, "objects", r.Data()["load_source"])
+	require.GreaterOrEqual(t, r.Data()["load_duration_ms"], int64(0))
 }

@@ -70,7 +70,14 @@ func New(conf *logical.BackendConfig) *framework.Backend {
 			}()
 			return nil
 		},
-		Clean:          func(context.Context) { stopLoad() },
+		// Cleanup (seal, reload, step-down, unmount) is when a load
+		// snapshot saves the next start the most.
+		Clean: func(ctx context.Context) {
+			stopLoad()
+			if err := store.Snapshot(ctx); err != nil {
+				logger.Warn("writing the load snapshot at cleanup failed; the next start reads every object", "error", err)
+			}
+		},
 		Invalidate:     store.Invalidate,
 		RunningVersion: Version,
 	}
@@ -80,10 +87,7 @@ func New(conf *logical.BackendConfig) *framework.Backend {
 		if b.System().ReplicationState().HasState(consts.ReplicationPerformanceSecondary | consts.ReplicationPerformanceStandby) {
 			return nil
 		}
-		if err := store.RunPeriodic(ctx); err != nil {
-			return err
-		}
-		return store.SweepGrants(ctx)
+		return errors.Join(store.RunPeriodic(ctx), store.SweepGrants(ctx), store.SnapshotIfDue(ctx))
 	}
 	return b
 }
