@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -124,6 +125,22 @@ func BenchmarkLoad(b *testing.B) {
 	}
 	storage := st.storage
 	st = nil
+	b.Run("from=objects", func(b *testing.B) { benchLoad(b, storage, LoadedFromObjects, entities) })
+	snap := New(Options{Storage: storage})
+	if err := snap.Load(ctx); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	if err := snap.Snapshot(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("writing the load snapshot took %s", time.Since(start))
+	snap = nil
+	b.Run("from=snapshot", func(b *testing.B) { benchLoad(b, storage, LoadedFromSnapshot, entities) })
+}
+
+func benchLoad(b *testing.B, storage logical.Storage, source string, entities int) {
+	ctx := context.Background()
 	var bytesPerEntity float64
 	for b.Loop() {
 		var before, after runtime.MemStats
@@ -139,7 +156,10 @@ func BenchmarkLoad(b *testing.B) {
 		if n := len(loaded.idx.entities); n != entities {
 			b.Fatalf("loaded %d entities", n)
 		}
-		bytesPerEntity = float64(after.HeapAlloc-before.HeapAlloc) / entities
+		if loaded.snap.source != source {
+			b.Fatalf("loaded from %s", loaded.snap.source)
+		}
+		bytesPerEntity = float64(after.HeapAlloc-before.HeapAlloc) / float64(entities)
 		b.StartTimer()
 	}
 	b.ReportMetric(bytesPerEntity, "heap-B/entity")

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/hashicorp/vault/sdk/plugin/pb"
 
 	"github.com/vault-identity/vault-plugin-secrets-identity/internal/testutil"
@@ -127,5 +128,33 @@ func BenchmarkProviderAuthorize(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		p.code(b, nil)
+	}
+}
+
+// BenchmarkOIDCToken issues identity tokens for the caller with a key of
+// each algorithm the load tool measures, through the plugin's request path
+// and the translation of the answer for gRPC.
+func BenchmarkOIDCToken(b *testing.B) {
+	be, _ := oidcBackend(b)
+	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
+		key, role := "bench-"+alg, "bench-role-"+alg
+		if r := be.Write("oidc/key/"+key, map[string]any{"algorithm": alg, "allowed_client_ids": "*"}); r.Status != http.StatusNoContent {
+			b.Fatalf("key: %d %s", r.Status, r.ErrorText())
+		}
+		if r := be.Write("oidc/role/"+role, map[string]any{"key": key, "ttl": "1h"}); r.Status != http.StatusNoContent {
+			b.Fatalf("role: %d %s", r.Status, r.ErrorText())
+		}
+		b.Run("alg="+alg, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				r := be.Handle(&logical.Request{Operation: logical.ReadOperation, Path: "oidc/token/" + role, EntityID: "vault-entity"})
+				if r.Status != http.StatusOK {
+					b.Fatalf("token: %d %s", r.Status, r.ErrorText())
+				}
+				if _, err := pb.LogicalResponseToProtoResponse(r.Resp); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

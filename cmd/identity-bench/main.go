@@ -162,7 +162,17 @@ func run(ctx context.Context, c config) error {
 					return err
 				}
 			}
-			res, err := b.measure(ctx, o.name+" "+mnt, o.count, func(i int) call { return o.call(mnt, i) })
+			var res result
+			measure := func() (err error) {
+				res, err = b.measure(ctx, o.name+" "+mnt, o.count, func(i int) call { return o.call(mnt, i) })
+				return err
+			}
+			var err error
+			if mnt == c.mount {
+				r.floorResult, err = b.adjacentFloor(ctx, r.floor, o.name, o.count, userToken, measure)
+			} else {
+				err = measure()
+			}
 			if err != nil {
 				return err
 			}
@@ -216,21 +226,45 @@ func floorKind(write, user bool) int {
 
 func (b *bench) floors(ctx context.Context, when, userToken string) (out [4]result, err error) {
 	for k := range out {
-		token := ""
-		if k >= userReadFloor {
-			token = userToken
-		}
-		c := call{method: "GET", path: b.cfg.mount + "/info", token: token}
 		n := b.cfg.reads
 		if k == writeFloor || k == userWriteFloor {
-			c = call{method: "POST", path: b.cfg.mount + "/oidc/config", body: map[string]any{"issuer": ""}, token: token}
 			n = b.cfg.entities
 		}
-		if out[k], err = b.measure(ctx, floorNames[k]+" floor "+when, n, func(int) call { return c }); err != nil {
+		if out[k], err = b.floor(ctx, k, floorNames[k]+" floor "+when, n, userToken); err != nil {
 			return
 		}
 	}
 	return
+}
+
+// floor measures n requests of floor kind k.
+func (b *bench) floor(ctx context.Context, k int, label string, n int, userToken string) (result, error) {
+	token := ""
+	if k >= userReadFloor {
+		token = userToken
+	}
+	c := call{method: "GET", path: b.cfg.mount + "/info", token: token}
+	if k == writeFloor || k == userWriteFloor {
+		c = call{method: "POST", path: b.cfg.mount + "/oidc/config", body: map[string]any{"issuer": ""}, token: token}
+	}
+	return b.measure(ctx, label, n, func(int) call { return c })
+}
+
+// adjacentFloor measures the floor of kind k around run: just before and
+// just after it, with as many requests as run makes (at least 1,000 and
+// at most 4,000 each time), so that the machine's drift during a long run
+// touches an operation and its floor alike.
+func (b *bench) adjacentFloor(ctx context.Context, k int, label string, count int, userToken string, run func() error) (result, error) {
+	n := min(max(count, 1000), 4000)
+	before, err := b.floor(ctx, k, label+" floor before", n, userToken)
+	if err != nil {
+		return result{}, err
+	}
+	if err := run(); err != nil {
+		return result{}, err
+	}
+	after, err := b.floor(ctx, k, label+" floor after", n, userToken)
+	return before.join(after), err
 }
 
 // join is the result of r and o together.
@@ -447,7 +481,8 @@ func (b *bench) measure(ctx context.Context, label string, count int, req func(i
 
 type row struct {
 	op              string
-	floor           int
+	floor           int    // its kind
+	floorResult     result // measured around the plugin's run of op
 	builtin, plugin result
 }
 
@@ -467,16 +502,17 @@ func report(floors [4]result, rows []row) {
 		line(floorNames[k]+" floor", result{}, f, f)
 	}
 	for _, r := range rows {
-		line(r.op, r.builtin, r.plugin, floors[r.floor])
+		line(r.op, r.builtin, r.plugin, r.floorResult)
 	}
 	w.Flush()
 	fmt.Println(strings.TrimSpace(`
 plugin/built-in: throughput ratio, above 1 means the plugin is faster.
 plugin/floor: throughput relative to the plugin's cheapest request of the
-same kind with the same token, measured in this run before and after the
-workload: a read from memory (info) for reads, a write of one storage entry
-(oidc/config) for writes; the oidc token and provider authorize rows use a
-userpass user's token, the others the root token.`))
+same kind with the same token, measured just before and just after the
+plugin's run of the operation (the floor rows above: before and after the
+whole workload): a read from memory (info) for reads, a write of one
+storage entry (oidc/config) for writes; the oidc token and provider
+authorize rows use a userpass user's token, the others the root token.`))
 }
 
 func cmpOr(a, b string) string {

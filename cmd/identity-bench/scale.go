@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -86,8 +87,10 @@ func runScale(ctx context.Context, b *bench, srv *devvault.Server, accessor, pre
 	if err != nil {
 		return err
 	}
-	fmt.Printf("start-up with %d entities and %d groups per mount: unseal %s (built-in engine serving %s after it began), plugin reload %s\n",
-		entities, c.scale/10, t.unseal.Round(time.Millisecond), t.builtin.Round(time.Millisecond), t.plugin.Round(time.Millisecond))
+	fmt.Printf("start-up with %d entities and %d groups per mount: unseal %s (built-in engine serving %s after it began)\n"+
+		"  plugin reload: serving after %s, %s\n  plugin killed after a write: serving after %s, %s\n",
+		entities, c.scale/10, t.unseal.Round(time.Millisecond), t.builtin.Round(time.Millisecond),
+		t.reload.Round(time.Millisecond), t.reloadLoad, t.crash.Round(time.Millisecond), t.crashLoad)
 	return nil
 }
 
@@ -187,11 +190,18 @@ func rss(pid int) int64 {
 type startup struct {
 	unseal  time.Duration // the unseal request, which loads Vault's mounts
 	builtin time.Duration // from the unseal request to a read answered by identity/
-	plugin  time.Duration // from a reload of the plugin mount to its info counting every entity
+	// From a reload of the plugin mount, and from killing the plugin
+	// process right after a write, to its info counting every entity; with
+	// how the plugin says it loaded.
+	reload, crash         time.Duration
+	reloadLoad, crashLoad string
 }
 
 // restart seals and unseals the server, which loads the built-in engine
-// again, and then reloads the plugin mount, which loads the plugin's.
+// again; then reloads the plugin mount (Vault's cleanup of the old backend
+// writes a load snapshot if one is due), and finally writes one entity and
+// kills the plugin process, so that its next start finds no current
+// snapshot and reads every object.
 func restart(ctx context.Context, b *bench, srv *devvault.Server, probe string, entities int) (startup, error) {
 	var t startup
 	key, err := srv.UnsealKey()
@@ -210,22 +220,43 @@ func restart(ctx context.Context, b *bench, srv *devvault.Server, probe string, 
 		return t, err
 	}
 	t.builtin = time.Since(start)
-	// Let the plugin finish the load the unseal started before reloading.
-	loaded := func(r devvault.Reply) bool {
-		n, _ := r.Data["entities"].(float64)
-		return int(n) == entities
+	var info devvault.Reply
+	counts := func(n int) func(devvault.Reply) bool {
+		return func(r devvault.Reply) bool {
+			info = r
+			got, _ := r.Data["entities"].(float64)
+			return int(got) == n
+		}
 	}
-	if err := waitFor(ctx, srv, b.cfg.mount+"/info", loaded); err != nil {
+	loaded := func() string {
+		return fmt.Sprintf("loaded from %v in %v ms", info.Data["load_source"], info.Data["load_duration_ms"])
+	}
+	// Let the plugin finish the load the unseal started before reloading.
+	if err := waitFor(ctx, srv, b.cfg.mount+"/info", counts(entities)); err != nil {
 		return t, err
 	}
 	start = time.Now()
 	if r, err := srv.Do(ctx, "PUT", "sys/plugins/reload/backend", map[string]any{"mounts": []string{b.cfg.mount + "/"}}); err != nil || r.Status >= 300 {
 		return t, fmt.Errorf("plugin reload: %v %d %v", err, r.Status, r.Errors)
 	}
-	if err := waitFor(ctx, srv, b.cfg.mount+"/info", loaded); err != nil {
+	if err := waitFor(ctx, srv, b.cfg.mount+"/info", counts(entities)); err != nil {
 		return t, err
 	}
-	t.plugin = time.Since(start)
+	t.reload, t.reloadLoad = time.Since(start), loaded()
+
+	if r, err := srv.Do(ctx, "POST", b.cfg.mount+"/entity", map[string]any{"name": probe + "-last"}); err != nil || r.Status != http.StatusOK {
+		return t, fmt.Errorf("write before the kill: %v %d %v", err, r.Status, r.Errors)
+	}
+	start = time.Now()
+	for _, pid := range srv.PluginPIDs() {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			return t, err
+		}
+	}
+	if err := waitFor(ctx, srv, b.cfg.mount+"/info", counts(entities+1)); err != nil {
+		return t, err
+	}
+	t.crash, t.crashLoad = time.Since(start), loaded()
 	return t, nil
 }
 
