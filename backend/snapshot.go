@@ -191,7 +191,8 @@ func (s *Store) Snapshot(ctx context.Context) error {
 
 	rec := snapshotRecord{
 		Format:     snapshotFormat,
-		Generation: strconv.FormatInt(s.now().UnixNano(), 36),
+		// The wall clock, not s.now: two snapshots never share a generation.
+		Generation: strconv.FormatInt(time.Now().UnixNano(), 36),
 		Entities:   len(view.entities),
 		Aliases:    len(view.aliases),
 		Groups:     len(view.groups),

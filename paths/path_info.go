@@ -50,6 +50,6 @@ func infoPaths(s *backend.Store, version string) []*framework.Path {
 			},
 		},
 		HelpSynopsis:    "Information about this mount's plugin and data.",
-		HelpDescription: "Reports the running plugin version, the storage schema version of the mount's data, and how many entities the mount holds and how its indexes were loaded at start. Served from memory.",
+		HelpDescription: "Reports the running plugin version, the storage schema version of the mount's data, how many entities the mount holds and how its indexes were loaded at start. Served from memory.",
 	}}
 }
