@@ -190,7 +190,7 @@ func (s *Store) Snapshot(ctx context.Context) error {
 	s.locks.unlock(all)
 
 	rec := snapshotRecord{
-		Format:     snapshotFormat,
+		Format: snapshotFormat,
 		// The wall clock, not s.now: two snapshots never share a generation.
 		Generation: strconv.FormatInt(time.Now().UnixNano(), 36),
 		Entities:   len(view.entities),
