@@ -156,8 +156,8 @@ func benchLoad(b *testing.B, storage logical.Storage, source string, entities in
 		if n := len(loaded.idx.entities); n != entities {
 			b.Fatalf("loaded %d entities", n)
 		}
-		if loaded.snap.source != source {
-			b.Fatalf("loaded from %s", loaded.snap.source)
+		if loaded.loadInfo.Source != source {
+			b.Fatalf("loaded from %s", loaded.loadInfo.Source)
 		}
 		bytesPerEntity = float64(after.HeapAlloc-before.HeapAlloc) / float64(entities)
 		b.StartTimer()

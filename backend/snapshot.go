@@ -87,9 +87,6 @@ type snapshotState struct {
 	// running lets one snapshot run at a time; last is when one last began.
 	running sync.Mutex
 	last    time.Time
-
-	source   string
-	duration time.Duration
 }
 
 // LoadInfo says how the indexes were loaded at start and how long it took.
@@ -103,7 +100,7 @@ func (s *Store) LoadInfo(ctx context.Context) (LoadInfo, error) {
 	if err := s.ready(ctx); err != nil {
 		return LoadInfo{}, err
 	}
-	return LoadInfo{Source: s.snap.source, Duration: s.snap.duration}, nil
+	return s.loadInfo, nil
 }
 
 func indexedKey(key string) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -91,7 +92,7 @@ func digest(st *Store) indexDigest {
 	}
 	x := st.idx
 	x.read(func() {
-		d.Entities, d.Aliases, d.Groups = maps2(x.entities), maps2(x.aliases), maps2(x.groups)
+		d.Entities, d.Aliases, d.Groups = maps.Clone(x.entities), maps.Clone(x.aliases), maps.Clone(x.groups)
 		d.EntityOrder, d.AliasOrder, d.GroupOrder = ordered(x.entityOrder), ordered(x.aliasOrder), ordered(x.groupOrder)
 		for k, e := range x.entityNames {
 			d.EntityNames[k] = e.ID
@@ -122,14 +123,6 @@ func digest(st *Store) indexDigest {
 		}
 	})
 	return d
-}
-
-func maps2[V any](m map[string]V) map[string]V {
-	out := make(map[string]V, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 func ordered(t *btree.BTreeG[string]) []string {

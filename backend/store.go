@@ -68,6 +68,8 @@ type Store struct {
 	oidc *oidcState
 	mfa  *mfaState
 	snap snapshotState
+	// loadInfo is how Load built the indexes; set before loaded.
+	loadInfo LoadInfo
 
 	httpClient   *http.Client
 	pollInterval time.Duration
@@ -142,11 +144,11 @@ func (s *Store) Load(ctx context.Context) error {
 	if err := s.loadMFA(ctx); err != nil {
 		return err
 	}
-	s.snap.source, s.snap.duration = source, time.Since(start)
+	s.loadInfo = LoadInfo{Source: source, Duration: time.Since(start)}
 	s.loaded.Store(true)
 	var entities, aliases, groups int
 	s.idx.read(func() { entities, aliases, groups = len(s.idx.entities), len(s.idx.aliases), len(s.idx.groups) })
-	s.logger.Info("identity store loaded", "entities", entities, "aliases", aliases, "groups", groups, "from", source, "duration", s.snap.duration)
+	s.logger.Info("identity store loaded", "entities", entities, "aliases", aliases, "groups", groups, "from", source, "duration", s.loadInfo.Duration)
 	return nil
 }
 
