@@ -30,6 +30,9 @@ func TestRaftClusterFailover(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(c.Stop)
 	t.Logf("cluster files in %s", c.Dir())
+	if c.Retried != nil {
+		t.Logf("the cluster formed on a second attempt; the first failed: %v", c.Retried)
+	}
 
 	call := func(n *devvault.Node, token, method, path string, body any) devvault.Reply {
 		r, err := devvault.Do(ctx, http.DefaultClient, n.Addr, token, method, path, body)

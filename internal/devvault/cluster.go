@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -16,8 +17,10 @@ import (
 type Cluster struct {
 	Nodes []*Node
 	Token string
-	dir   string
-	opts  Options
+	// Retried is the error of a first attempt that failed, if any.
+	Retried error
+	dir     string
+	opts    Options
 }
 
 // Node is one server of a Cluster.
@@ -27,8 +30,24 @@ type Node struct {
 	done chan error
 }
 
-// StartCluster starts a three-node cluster.
+// StartCluster starts a three-node cluster. Forming a cluster depends on
+// timing Vault does not let a caller control, so a failed attempt is
+// followed by one more with new directories and ports; the first attempt's
+// error stays in Retried for the caller to report.
 func StartCluster(ctx context.Context, o Options) (*Cluster, error) {
+	c, first := startCluster(ctx, o)
+	if first == nil {
+		return c, nil
+	}
+	c, err := startCluster(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("%w (first attempt: %v)", err, first)
+	}
+	c.Retried = first
+	return c, nil
+}
+
+func startCluster(ctx context.Context, o Options) (*Cluster, error) {
 	dir, err := os.MkdirTemp("", "identity-cluster-")
 	if err != nil {
 		return nil, err
@@ -122,6 +141,12 @@ disable_mlock    = true
 	if _, err := c.WaitLeader(ctx); err != nil {
 		return err
 	}
+	// Autopilot promotes a joined node to voter once it has been healthy
+	// for the stabilization time (10 s by default).
+	if r, err := Do(ctx, hc, c.Nodes[0].Addr, c.Token, "POST", "sys/storage/raft/autopilot/configuration",
+		map[string]any{"server_stabilization_time": "3s"}); err != nil || r.Status >= 300 {
+		return fmt.Errorf("autopilot configuration: %v %d %v", err, r.Status, r.Errors)
+	}
 	for _, n := range c.Nodes[1:] {
 		r, err := Do(ctx, hc, n.Addr, "", "PUT", "sys/storage/raft/join", map[string]any{"leader_api_addr": c.Nodes[0].Addr})
 		if err != nil || r.Status != http.StatusOK {
@@ -131,8 +156,16 @@ disable_mlock    = true
 			return err
 		}
 	}
+	for _, n := range c.Nodes[1:] {
+		if err := Poll(ctx, 60*time.Second, 200*time.Millisecond, func() bool {
+			r, err := Do(ctx, hc, n.Addr, "", "GET", "sys/seal-status", nil)
+			return err == nil && r.Status == http.StatusOK && r.Body["sealed"] == false
+		}); err != nil {
+			return fmt.Errorf("node %s still sealed after joining: %w%s", n.Addr, err, c.logErrors())
+		}
+	}
 	// Every node is a voter once it has caught up.
-	if err := Poll(ctx, 90*time.Second, 200*time.Millisecond, func() bool {
+	if err := Poll(ctx, 60*time.Second, 200*time.Millisecond, func() bool {
 		r, err := Do(ctx, hc, c.Nodes[0].Addr, c.Token, "GET", "sys/storage/raft/configuration", nil)
 		if err != nil || r.Status != http.StatusOK {
 			return false
@@ -146,7 +179,8 @@ disable_mlock    = true
 		}
 		return voters == 3
 	}); err != nil {
-		return fmt.Errorf("raft peers: %w", err)
+		state, _ := Do(ctx, hc, c.Nodes[0].Addr, c.Token, "GET", "sys/storage/raft/autopilot/state", nil)
+		return fmt.Errorf("raft peers: %w; autopilot state %v%s", err, state.Data, c.logErrors())
 	}
 	r, err := Do(ctx, hc, c.Nodes[0].Addr, c.Token, "PUT", "sys/plugins/catalog/secret/"+PluginName,
 		map[string]any{"sha256": sum, "command": PluginName, "version": c.opts.PluginVersion})
@@ -188,6 +222,26 @@ func (c *Cluster) Stop() {
 	if os.Getenv("KEEP_VAULT_DIR") == "" {
 		_ = os.RemoveAll(c.dir)
 	}
+}
+
+// logErrors returns the error lines of every node's log, for a failure
+// message: the logs themselves are removed with the cluster.
+func (c *Cluster) logErrors() string {
+	var b strings.Builder
+	for i := range c.Nodes {
+		data, err := os.ReadFile(filepath.Join(c.dir, fmt.Sprintf("node%d.log", i)))
+		if err != nil {
+			continue
+		}
+		lines := 0
+		for line := range strings.Lines(string(data)) {
+			if strings.Contains(line, "[ERROR]") && lines < 20 {
+				fmt.Fprintf(&b, "\nnode%d: %s", i, strings.TrimRight(line, "\n"))
+				lines++
+			}
+		}
+	}
+	return b.String()
 }
 
 // Dir holds the nodes' configuration and logs.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -237,7 +238,51 @@ func copyFile(from, to string) (sha string, err error) {
 	return hex.EncodeToString(h.Sum(nil)), out.Close()
 }
 
+// freePort returns a loopback port that is free together with the next one
+// (a dev server listens for cluster traffic on port+1). Ports come from below
+// the kernel's ephemeral range: a port from that range can be handed to an
+// outgoing connection between the check here and Vault binding it, which
+// once left a cluster node without its cluster listener.
 func freePort() (int, error) {
+	low, high := 20000, ephemeralLow()-2
+	if high <= low {
+		return anyPort()
+	}
+	for range 200 {
+		p := low + rand.IntN(high-low)
+		if portFree(p) && portFree(p+1) {
+			return p, nil
+		}
+	}
+	return anyPort()
+}
+
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) == 0 {
+		return 32768
+	}
+	n, err := strconv.Atoi(fields[0])
+	if err != nil {
+		return 32768
+	}
+	return n
+}
+
+func portFree(p int) bool {
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+func anyPort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
