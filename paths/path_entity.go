@@ -269,35 +269,41 @@ func (h *entityHandler) merge(ctx context.Context, req *logical.Request, d *fram
 }
 
 func (h *entityHandler) listByID(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	return h.list(ctx, req, pageOf(d), func(e *backend.EntityView) string { return e.ID })
+	return h.list(ctx, req, pageOf(d), true)
 }
 
 func (h *entityHandler) listByName(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	return h.list(ctx, req, backend.Page{}, func(e *backend.EntityView) string { return e.Name })
+	return h.list(ctx, req, backend.Page{}, false)
 }
 
-// list answers both entity lists: keys are ids or names, key_info is keyed
-// by id in both, and the order is ascending id, as in Vault.
-func (h *entityHandler) list(ctx context.Context, req *logical.Request, p backend.Page, key func(*backend.EntityView) string) (*logical.Response, error) {
+// list answers both entity lists: keys are ids or names, key_info (id list
+// only) is keyed by id, and the order is ascending id, as in Vault.
+func (h *entityHandler) list(ctx context.Context, req *logical.Request, p backend.Page, byID bool) (*logical.Response, error) {
 	entities, err := h.store.Entities(ctx, p)
 	if err != nil {
 		return respondErr(req, err)
 	}
 	keys := make([]string, 0, len(entities))
-	info := make(map[string]any, len(entities))
+	var info map[string]entityListInfo
+	if byID {
+		info = make(map[string]entityListInfo, len(entities))
+	}
 	for _, e := range entities {
-		keys = append(keys, key(e))
-		entry := map[string]any{"name": e.Name}
+		if !byID {
+			keys = append(keys, e.Name)
+			continue
+		}
+		keys = append(keys, e.ID)
+		entry := entityListInfo{Name: e.Name}
 		if len(e.Aliases) > 0 {
-			aliases := make([]any, 0, len(e.Aliases))
+			entry.Aliases = make([]aliasSummary, 0, len(e.Aliases))
 			for _, a := range e.Aliases {
-				aliases = append(aliases, aliasSummary(a))
+				entry.Aliases = append(entry.Aliases, summarize(a))
 			}
-			entry["aliases"] = aliases
 		}
 		info[e.ID] = entry
 	}
-	return logical.ListResponseWithInfo(keys, info), nil
+	return keyedList(keys, info, byID), nil
 }
 
 var (

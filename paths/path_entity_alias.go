@@ -204,12 +204,20 @@ func (h *entityAliasHandler) list(ctx context.Context, req *logical.Request, d *
 // aliasList is the list answer for entity or group aliases.
 func aliasList(aliases []*backend.Alias) *logical.Response {
 	keys := make([]string, 0, len(aliases))
-	info := make(map[string]any, len(aliases))
+	info := make(map[string]aliasListInfo, len(aliases))
 	for _, a := range aliases {
 		keys = append(keys, a.ID)
-		info[a.ID] = aliasListInfo(a)
+		t, _ := backend.MountTypeOf(a.MountAccessor)
+		info[a.ID] = aliasListInfo{
+			Name:           a.Name,
+			CanonicalID:    a.CanonicalID,
+			MountAccessor:  a.MountAccessor,
+			MountType:      t,
+			CustomMetadata: a.CustomMetadata,
+			Metadata:       a.Metadata,
+		}
 	}
-	return logical.ListResponseWithInfo(keys, info)
+	return keyedList(keys, info, true)
 }
 
 func cmpOr(a, b string) string {

@@ -58,8 +58,12 @@ func TestEntityAliasCreateAndRead(t *testing.T) {
 		l := b.List(p)
 		require.Equal(t, []string{aliasID}, l.Data()["keys"], p)
 		validSchema(t, b, l)
+		require.Equal(t, map[string]any{aliasID: map[string]any{
+			"name": "bob", "canonical_id": owner, "mount_accessor": userpass, "mount_type": "userpass",
+			"custom_metadata": map[string]any{"team": "dev"}, "metadata": nil, "local": false,
+		}}, l.Wire()["key_info"], p)
 	}
-	info := b.List("entity/id/").Data()["key_info"].(map[string]any)[owner].(map[string]any)
+	info := b.List("entity/id/").Wire()["key_info"].(map[string]any)[owner].(map[string]any)
 	require.Equal(t, []any{map[string]any{"id": aliasID, "name": "bob", "mount_accessor": userpass, "mount_type": "userpass"}}, info["aliases"])
 }
 

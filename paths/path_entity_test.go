@@ -276,7 +276,7 @@ func TestEntityList(t *testing.T) {
 	ids := byID.Data()["keys"].([]string)
 	require.True(t, sort.StringsAreSorted(ids), "ascending id order")
 	require.Len(t, ids, 10)
-	info := byID.Data()["key_info"].(map[string]any)
+	info := byID.Wire()["key_info"].(map[string]any)
 	for _, id := range ids {
 		require.Equal(t, map[string]any{"name": names[id]}, info[id])
 	}

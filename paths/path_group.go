@@ -250,33 +250,42 @@ func (h *groupHandler) deleteByName(ctx context.Context, req *logical.Request, d
 }
 
 func (h *groupHandler) listByID(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	return h.list(ctx, req, pageOf(d), func(g *backend.Group) string { return g.ID })
+	return h.list(ctx, req, pageOf(d), true)
 }
 
 func (h *groupHandler) listByName(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	return h.list(ctx, req, backend.Page{}, func(g *backend.Group) string { return g.Name })
+	return h.list(ctx, req, backend.Page{}, false)
 }
 
-func (h *groupHandler) list(ctx context.Context, req *logical.Request, p backend.Page, key func(*backend.Group) string) (*logical.Response, error) {
+// list answers both group lists, as the entity lists.
+func (h *groupHandler) list(ctx context.Context, req *logical.Request, p backend.Page, byID bool) (*logical.Response, error) {
 	groups, err := h.store.Groups(ctx, p)
 	if err != nil {
 		return respondErr(req, err)
 	}
 	keys := make([]string, 0, len(groups))
-	info := make(map[string]any, len(groups))
+	var info map[string]groupListInfo
+	if byID {
+		info = make(map[string]groupListInfo, len(groups))
+	}
 	for _, g := range groups {
-		keys = append(keys, key(g))
-		entry := map[string]any{
-			"name":                g.Name,
-			"num_member_entities": len(g.MemberEntityIDs),
-			"num_parent_groups":   len(g.ParentGroupIDs),
+		if !byID {
+			keys = append(keys, g.Name)
+			continue
+		}
+		keys = append(keys, g.ID)
+		entry := groupListInfo{
+			Name:              g.Name,
+			NumMemberEntities: len(g.MemberEntityIDs),
+			NumParentGroups:   len(g.ParentGroupIDs),
 		}
 		if g.Alias != nil {
-			entry["alias"] = aliasSummary(g.Alias)
+			s := summarize(g.Alias)
+			entry.Alias = &s
 		}
 		info[g.ID] = entry
 	}
-	return logical.ListResponseWithInfo(keys, info), nil
+	return keyedList(keys, info, byID), nil
 }
 
 var (

@@ -49,7 +49,7 @@ func TestGroupCreateAndRead(t *testing.T) {
 	l := b.List("group/id/")
 	validSchema(t, b, l)
 	require.Len(t, l.Data()["keys"], 2)
-	require.Equal(t, map[string]any{"name": "Eng", "num_member_entities": 1, "num_parent_groups": 0}, l.Data()["key_info"].(map[string]any)[id])
+	require.Equal(t, map[string]any{"name": "Eng", "num_member_entities": 1.0, "num_parent_groups": 0.0}, l.Wire()["key_info"].(map[string]any)[id])
 }
 
 func TestGroupUpsertByNameAndIDAndWriteDispatch(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/hashicorp/vault/sdk/plugin/pb"
 )
 
 // Factory builds a backend for a test; plugin.Factory in practice.
@@ -62,6 +63,24 @@ func (r Result) Data() map[string]any {
 		panic("no response")
 	}
 	return r.Resp.Data
+}
+
+// Wire returns the response data as Vault receives it from the plugin: the
+// SDK's gRPC layer carries it as JSON, so typed values arrive as maps and
+// slices of any, and numbers as float64.
+func (r Result) Wire() map[string]any {
+	if r.Resp == nil {
+		panic("no response")
+	}
+	p, err := pb.LogicalResponseToProtoResponse(r.Resp)
+	if err != nil {
+		panic(err)
+	}
+	resp, err := pb.ProtoResponseToLogicalResponse(p)
+	if err != nil {
+		panic(err)
+	}
+	return resp.Data
 }
 
 // ErrorText returns the error message the client would see, or "". For a
