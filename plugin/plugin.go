@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/framework"
@@ -35,6 +36,11 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 		return nil, errors.New("configuration passed into backend is nil")
 	}
 	b := New(conf)
+	if conf.System != nil {
+		withCache := *conf
+		withCache.System = &cachedSystemView{SystemView: conf.System, now: time.Now}
+		conf = &withCache
+	}
 	if err := b.Setup(ctx, conf); err != nil {
 		return nil, err
 	}
