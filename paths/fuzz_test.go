@@ -35,7 +35,7 @@ func newFuzzBackend(t *testing.T) *fuzzBackend {
 	fb.alias, fb.entity = r.Data()["id"].(string), r.Data()["canonical_id"].(string)
 	fb.group = b.Write("group", map[string]any{"name": "fuzz-group"}).Data()["id"].(string)
 	fb.method = b.Write("mfa/method/totp", map[string]any{"issuer": "Fuzz"}).Data()["method_id"].(string)
-	b.B.System().(*logical.StaticSystemView).EntityVal = &logical.Entity{ID: fuzzCaller, Aliases: []*logical.Alias{{MountAccessor: userpass, Name: "fuzz"}}}
+	b.System.EntityVal = &logical.Entity{ID: fuzzCaller, Aliases: []*logical.Alias{{MountAccessor: userpass, Name: "fuzz"}}}
 	if r := b.Write("oidc/key/fuzz", map[string]any{"allowed_client_ids": "*", "algorithm": "EdDSA"}); r.Status != http.StatusNoContent {
 		t.Fatalf("key for the role fuzzing: %d %s", r.Status, r.ErrorText())
 	}

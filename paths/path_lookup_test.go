@@ -48,7 +48,7 @@ func TestLookupSelectors(t *testing.T) {
 func TestLookupSelf(t *testing.T) {
 	b := newBackend(t)
 	aliasID, entityID := createAlias(t, b, map[string]any{"name": "Alice", "mount_accessor": userpass})
-	sys := b.B.System().(*logical.StaticSystemView)
+	sys := b.System
 
 	self := func(vaultEntity string) (int, map[string]any, string) {
 		r := b.Handle(&logical.Request{Operation: logical.ReadOperation, Path: "lookup/self", EntityID: vaultEntity})

@@ -275,7 +275,7 @@ func TestProviderAuthorizeErrors(t *testing.T) {
 	oauthErr(t, p.b.Write("oidc/provider/nope/authorize", p.authzRequest(nil)), http.StatusBadRequest, "invalid_request", "provider not found")
 	// No entity on the token, then an entity this store does not know.
 	oauthErr(t, p.b.Write("oidc/provider/p/authorize", p.authzRequest(nil)), http.StatusBadRequest, "access_denied", "identity entity must be associated with the request")
-	p.b.B.System().(*logical.StaticSystemView).EntityVal = &logical.Entity{ID: "someone-else"}
+	p.b.System.EntityVal = &logical.Entity{ID: "someone-else"}
 	r := p.b.Handle(&logical.Request{Operation: logical.UpdateOperation, Path: "oidc/provider/p/authorize", Data: p.authzRequest(nil), EntityID: "someone-else"})
 	oauthErr(t, r, http.StatusBadRequest, "access_denied", "identity entity associated with the request not found")
 }

@@ -27,7 +27,7 @@ func oidcBackend(t testing.TB) (*testutil.Backend, string) {
 	_, entityID := createAlias(t, b, map[string]any{"name": "alice", "mount_accessor": userpass})
 	require.Equal(t, http.StatusNoContent, b.Write("entity/id/"+entityID, map[string]any{"name": "alice", "metadata": "team=dev"}).Status)
 	createGroup(t, b, map[string]any{"name": "devs", "member_entity_ids": entityID})
-	b.B.System().(*logical.StaticSystemView).EntityVal = &logical.Entity{ID: "vault-entity", Aliases: []*logical.Alias{{MountAccessor: userpass, Name: "alice"}}}
+	b.System.EntityVal = &logical.Entity{ID: "vault-entity", Aliases: []*logical.Alias{{MountAccessor: userpass, Name: "alice"}}}
 	return b, entityID
 }
 
@@ -194,7 +194,7 @@ func TestOIDCErrors(t *testing.T) {
 		require.Equal(t, c.msg, r.ErrorText())
 	}
 	// A caller whose Vault entity has no alias in this store has no entity here.
-	b.B.System().(*logical.StaticSystemView).EntityVal = &logical.Entity{ID: "other"}
+	b.System.EntityVal = &logical.Entity{ID: "other"}
 	r := b.Handle(&logical.Request{Operation: logical.ReadOperation, Path: "oidc/token/r1", EntityID: "other"})
 	require.Equal(t, "no entity associated with the request's token", r.ErrorText())
 }

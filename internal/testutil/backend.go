@@ -23,6 +23,9 @@ type Backend struct {
 	T       testing.TB
 	B       *framework.Backend
 	Storage *logical.InmemStorage
+	// System is the system view the backend was built with; tests set the
+	// caller's Vault entity on it.
+	System *logical.StaticSystemView
 }
 
 // New builds a backend over fresh in-memory storage and initializes it the
@@ -45,7 +48,7 @@ func NewWithStorage(t testing.TB, factory Factory, s *logical.InmemStorage) *Bac
 	if err := fb.Initialize(context.Background(), &logical.InitializationRequest{Storage: s}); err != nil {
 		t.Fatalf("initialize: %v", err)
 	}
-	return &Backend{T: t, B: fb, Storage: s}
+	return &Backend{T: t, B: fb, Storage: s, System: conf.System.(*logical.StaticSystemView)}
 }
 
 // Result is a handled request: the response, the error and the HTTP status
