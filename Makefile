@@ -1,5 +1,5 @@
 NAME    := vault-plugin-secrets-identity
-VERSION ?= 0.6.0
+VERSION ?= 0.7.0
 PKG     := github.com/vault-identity/vault-plugin-secrets-identity
 LDFLAGS := -X $(PKG)/plugin.Version=v$(VERSION)
 BIN     := bin/$(NAME)

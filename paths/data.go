@@ -119,15 +119,15 @@ type groupListInfo struct {
 	Alias             *aliasSummary `json:"alias,omitempty"`
 }
 
-// keyedList is logical.ListResponseWithInfo for key_info keyed by id
-// while the keys may be ids or names: as in Vault, key_info keeps only the
-// entries whose id is also a key, so a list of names carries none.
-func keyedList[T any](keys []string, info map[string]T, byID bool) *logical.Response {
+// keyedList is logical.ListResponseWithInfo for typed key_info entries.
+// The id lists pass every listed object's entry; the name lists pass none,
+// as Vault keys key_info by id and keeps only entries whose key is listed.
+func keyedList[T any](keys []string, info map[string]T) *logical.Response {
 	resp := &logical.Response{Data: map[string]any{}}
 	if len(keys) > 0 {
 		resp.Data["keys"] = keys
 	}
-	if byID && len(info) > 0 {
+	if len(info) > 0 {
 		resp.Data["key_info"] = info
 	}
 	return resp

@@ -303,7 +303,7 @@ func (h *entityHandler) list(ctx context.Context, req *logical.Request, p backen
 		}
 		info[e.ID] = entry
 	}
-	return keyedList(keys, info, byID), nil
+	return keyedList(keys, info), nil
 }
 
 var (

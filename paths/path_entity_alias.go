@@ -217,7 +217,7 @@ func aliasList(aliases []*backend.Alias) *logical.Response {
 			Metadata:       a.Metadata,
 		}
 	}
-	return keyedList(keys, info, true)
+	return keyedList(keys, info)
 }
 
 func cmpOr(a, b string) string {

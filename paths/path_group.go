@@ -285,7 +285,7 @@ func (h *groupHandler) list(ctx context.Context, req *logical.Request, p backend
 		}
 		info[g.ID] = entry
 	}
-	return keyedList(keys, info, byID), nil
+	return keyedList(keys, info), nil
 }
 
 var (

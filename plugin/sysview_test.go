@@ -36,10 +36,11 @@ func TestReplicationStateAskedOncePerInterval(t *testing.T) {
 	conf.StorageView = storage
 	conf.Logger = hclog.NewNullLogger()
 	conf.System = view
-	b, err := Factory(context.Background(), conf)
+	lb, err := Factory(context.Background(), conf)
 	require.NoError(t, err)
+	b := lb.(*framework.Backend)
 	now := time.Unix(1_700_000_000, 0)
-	b.(*framework.Backend).System().(*cachedSystemView).now = func() time.Time { return now }
+	b.System().(*cachedSystemView).now = func() time.Time { return now }
 
 	read := func() {
 		resp, err := b.HandleRequest(context.Background(), &logical.Request{Operation: logical.ReadOperation, Path: "info", Storage: storage})
@@ -54,8 +55,8 @@ func TestReplicationStateAskedOncePerInterval(t *testing.T) {
 	// A change reaches the backend once the cached answer is older than
 	// the interval.
 	view.state.Store(uint32(consts.ReplicationPerformanceStandby))
-	require.Equal(t, consts.ReplicationUnknown, b.(*framework.Backend).System().ReplicationState())
+	require.Equal(t, consts.ReplicationUnknown, b.System().ReplicationState())
 	now = now.Add(replicationStateTTL)
-	require.Equal(t, consts.ReplicationPerformanceStandby, b.(*framework.Backend).System().ReplicationState())
+	require.Equal(t, consts.ReplicationPerformanceStandby, b.System().ReplicationState())
 	require.EqualValues(t, 2, view.calls.Load())
 }
