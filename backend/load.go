@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -20,18 +21,29 @@ type storedKind struct {
 	decode func() any
 }
 
-// loadAll builds the index from the current load snapshot if there is one,
-// else from every object, and reports which. Entity aliases whose entity is
-// gone (a delete interrupted between its writes) are removed.
+// loadAll builds the index from the current load snapshot's valid sections
+// and the objects of the other sections, or from every object when there is
+// no usable snapshot, and reports which. Entity aliases whose entity is gone
+// (a delete interrupted between its writes) are removed.
 func (s *Store) loadAll(ctx context.Context) (string, error) {
-	view, ok := s.readSnapshot(ctx)
+	view, valid, ok := s.readSnapshot(ctx)
 	source := LoadedFromSnapshot
-	if !ok {
+	switch {
+	case !ok:
 		source = LoadedFromObjects
 		var err error
-		if view, err = s.readObjects(ctx); err != nil {
+		if view, err = s.readObjects(ctx, nil); err != nil {
 			return "", err
 		}
+	case slices.Contains(valid[:], false):
+		source = LoadedFromBoth
+		rest, err := s.readObjects(ctx, func(key string) bool { return !valid[snapshotSection(key)] })
+		if err != nil {
+			return "", err
+		}
+		view.entities = append(view.entities, rest.entities...)
+		view.aliases = append(view.aliases, rest.aliases...)
+		view.groups = append(view.groups, rest.groups...)
 	}
 	entities, aliases, groups := view.entities, view.aliases, view.groups
 	var orphans []string
@@ -65,19 +77,20 @@ func (s *Store) loadAll(ctx context.Context) (string, error) {
 	return source, nil
 }
 
-// readObjects reads every entity, alias and group entry.
-func (s *Store) readObjects(ctx context.Context) (*snapshotView, error) {
+// readObjects reads the entity, alias and group entries whose key want
+// accepts, or every one when want is nil.
+func (s *Store) readObjects(ctx context.Context, want func(key string) bool) (*snapshotView, error) {
 	var (
 		mu   sync.Mutex
 		view snapshotView
 	)
-	if err := loadPrefix(ctx, s, entityPrefix, func(_ string, e *Entity) { mu.Lock(); view.entities = append(view.entities, e); mu.Unlock() }); err != nil {
+	if err := loadPrefixWhere(ctx, s, entityPrefix, want, func(_ string, e *Entity) { mu.Lock(); view.entities = append(view.entities, e); mu.Unlock() }); err != nil {
 		return nil, err
 	}
-	if err := loadPrefix(ctx, s, aliasPrefix, func(_ string, a *Alias) { mu.Lock(); view.aliases = append(view.aliases, a); mu.Unlock() }); err != nil {
+	if err := loadPrefixWhere(ctx, s, aliasPrefix, want, func(_ string, a *Alias) { mu.Lock(); view.aliases = append(view.aliases, a); mu.Unlock() }); err != nil {
 		return nil, err
 	}
-	if err := loadPrefix(ctx, s, groupPrefix, func(_ string, g *Group) { mu.Lock(); view.groups = append(view.groups, g); mu.Unlock() }); err != nil {
+	if err := loadPrefixWhere(ctx, s, groupPrefix, want, func(_ string, g *Group) { mu.Lock(); view.groups = append(view.groups, g); mu.Unlock() }); err != nil {
 		return nil, err
 	}
 	return &view, nil

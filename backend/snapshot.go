@@ -10,8 +10,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,24 +29,33 @@ import (
 // Every entity, alias and group is its own storage entry, so a start that
 // reads them one by one makes a storage round trip per object. A load
 // snapshot packs them into a few compressed entries that a start reads
-// instead. The objects' own entries stay the only source of truth; a
-// snapshot is used only while its marker (snapshotMarker) says it holds
-// exactly what they hold:
+// instead. The objects' own entries stay the only source of truth. Objects
+// fall into snapshotSections sections by a hash of their storage key, and a
+// snapshot's objects of one section are used only while that section's
+// validity entry (<generation>/valid-<section>) says they are exactly what
+// storage holds:
 //
-//   - the marker is written after every chunk, and only if no write to an
-//     entity, alias or group has begun since the snapshot took its view;
-//   - the first such write after a marker may exist deletes the marker
-//     before it writes anything, and fails if it cannot;
-//   - at load, anything unexpected (a missing or altered chunk, another
-//     format, wrong counts) means reading every object instead.
+//   - the marker (snapshotMarker) names the generation and is written after
+//     every chunk; then a validity entry is written for every section that
+//     no write has touched since the snapshot took its view;
+//   - the first write to a section after a snapshot may cover it deletes the
+//     section's validity entries before it writes anything, and fails if it
+//     cannot;
+//   - at load, the valid sections come from the snapshot and the others from
+//     their objects' entries; anything unexpected (a missing or altered
+//     chunk, another format, wrong counts) means reading every object.
+//
+// So a start after a crash that followed a few writes reads the snapshot and
+// only the objects of the sections those writes touched.
 //
 // Snapshots are written when the mount is cleaned up (seal, reload, step
 // down) and by the periodic function, at most every SnapshotInterval, when
 // memory holds writes that no snapshot has.
 const (
-	snapshotPrefix = "index-snapshot/"
-	snapshotMarker = snapshotPrefix + "current"
-	snapshotFormat = 1
+	snapshotPrefix   = "index-snapshot/"
+	snapshotMarker   = snapshotPrefix + "current"
+	snapshotFormat   = 2
+	snapshotSections = 64
 	// Chunks stay well under the entry size limits of Vault's storage
 	// backends (Consul 512 KiB, integrated storage 1 MiB).
 	snapshotChunkSize = 256 << 10
@@ -57,6 +68,8 @@ const (
 const (
 	LoadedFromSnapshot = "snapshot"
 	LoadedFromObjects  = "objects"
+	// Some sections from the snapshot, the others from their objects.
+	LoadedFromBoth = "snapshot+objects"
 )
 
 // snapshotRecord is the marker: which generation of chunks is current and
@@ -75,13 +88,23 @@ type snapshotState struct {
 	interval   time.Duration
 	minObjects int
 
-	// mu orders marker deletes by writers against the marker write.
+	// mu orders validity deletes by writers against the snapshot's writes
+	// of the marker and the validity entries.
 	mu sync.Mutex
-	// armed: a marker may be in storage, so the next write to an indexed
-	// object must delete it first. It starts true: the marker found in
-	// storage at start may be current.
-	armed atomic.Bool
-	// current: the marker in storage describes memory; no snapshot is due.
+	// armed[i]: a validity entry of section i may be in storage, so the
+	// next write to an object of the section deletes it first. All start
+	// armed: what is in storage at start may be current.
+	armed [snapshotSections]atomic.Bool
+	// gens are the generations whose validity entries may be in storage:
+	// the one the marker names, and one being written.
+	gens []string
+	// named is the generation the marker names, when known.
+	named string
+	// markerUnknown: the marker in storage at start could not be read, so
+	// the first write deletes it.
+	markerUnknown bool
+	// current: every section of the marker's generation is valid; no
+	// snapshot is due.
 	current atomic.Bool
 
 	// running lets one snapshot run at a time; last is when one last began.
@@ -107,22 +130,45 @@ func indexedKey(key string) bool {
 	return strings.HasPrefix(key, entityPrefix) || strings.HasPrefix(key, aliasPrefix) || strings.HasPrefix(key, groupPrefix)
 }
 
-// dropSnapshotMarker deletes the marker before a write to an indexed object,
-// once per snapshot. Writers call it holding the stripes of what they write.
-func (s *Store) dropSnapshotMarker(ctx context.Context) error {
-	if !s.snap.armed.Load() {
+// snapshotSection is the section of the object stored under key: FNV-1a,
+// which does not change between processes or releases.
+func snapshotSection(key string) int {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return int(h.Sum32() % snapshotSections)
+}
+
+func validityKey(gen string, section int) string {
+	return fmt.Sprintf("%s%s/valid-%02d", snapshotPrefix, gen, section)
+}
+
+// dropSnapshotMarker deletes the validity entries of key's section before a
+// write to the indexed object stored under key, once per snapshot. Writers
+// call it holding the stripes of what they write.
+func (s *Store) dropSnapshotMarker(ctx context.Context, key string) error {
+	section := snapshotSection(key)
+	if !s.snap.armed[section].Load() {
 		return nil
 	}
 	s.snap.mu.Lock()
 	defer s.snap.mu.Unlock()
-	if !s.snap.armed.Load() {
+	if !s.snap.armed[section].Load() {
 		return nil
 	}
-	if err := s.storage.Delete(ctx, snapshotMarker); err != nil {
-		return fmt.Errorf("failed to delete %q: %w", snapshotMarker, err)
+	if s.snap.markerUnknown {
+		if err := s.storage.Delete(ctx, snapshotMarker); err != nil {
+			return fmt.Errorf("failed to delete %q: %w", snapshotMarker, err)
+		}
+		s.snap.markerUnknown = false
+	}
+	for _, gen := range s.snap.gens {
+		key := validityKey(gen, section)
+		if err := s.storage.Delete(ctx, key); err != nil {
+			return fmt.Errorf("failed to delete %q: %w", key, err)
+		}
 	}
 	s.snap.current.Store(false)
-	s.snap.armed.Store(false)
+	s.snap.armed[section].Store(false)
 	return nil
 }
 
@@ -156,18 +202,24 @@ func (s *Store) Snapshot(ctx context.Context) error {
 	}
 	s.snap.last = s.now()
 	start := time.Now()
+	// The wall clock, not s.now: two snapshots never share a generation.
+	gen := strconv.FormatInt(time.Now().UnixNano(), 36)
 
 	// The view: with every stripe held no write is under way, and every
-	// write that begins after the stripes are released finds the marker
-	// armed and deletes it, so the marker below is written only if the
-	// view is still what storage holds.
+	// write that begins after the stripes are released finds its section
+	// armed and deletes the section's validity entries, so a section's
+	// entry below is written only if its part of the view is still what
+	// storage holds.
 	var all stripeSet
 	for w := range all {
 		all[w] = ^uint64(0)
 	}
 	s.locks.lock(all)
 	s.snap.mu.Lock()
-	s.snap.armed.Store(true)
+	s.snap.gens = append(s.snap.gens, gen)
+	for i := range s.snap.armed {
+		s.snap.armed[i].Store(true)
+	}
 	s.snap.mu.Unlock()
 	var view snapshotView
 	s.idx.read(func() {
@@ -187,17 +239,16 @@ func (s *Store) Snapshot(ctx context.Context) error {
 	s.locks.unlock(all)
 
 	rec := snapshotRecord{
-		Format: snapshotFormat,
-		// The wall clock, not s.now: two snapshots never share a generation.
-		Generation: strconv.FormatInt(time.Now().UnixNano(), 36),
+		Format:     snapshotFormat,
+		Generation: gen,
 		Entities:   len(view.entities),
 		Aliases:    len(view.aliases),
 		Groups:     len(view.groups),
 		Written:    s.now().UTC(),
 	}
-	sums, size, err := s.writeSnapshotChunks(ctx, rec.Generation, &view)
+	sums, size, err := s.writeSnapshotChunks(ctx, gen, &view)
 	if err != nil {
-		s.pruneSnapshots(ctx, "")
+		s.abandonSnapshot(ctx, gen)
 		if errors.Is(err, logical.ErrReadOnly) {
 			return nil
 		}
@@ -205,34 +256,77 @@ func (s *Store) Snapshot(ctx context.Context) error {
 	}
 	rec.Chunks = sums
 
-	s.snap.mu.Lock()
-	written := false
-	if s.snap.armed.Load() {
-		if err = s.putJSON(ctx, snapshotMarker, rec); err == nil {
-			written = true
-			s.snap.current.Store(true)
-		}
-	}
-	s.snap.mu.Unlock()
+	valid, err := s.markSnapshot(ctx, rec)
 	if err != nil {
-		s.pruneSnapshots(ctx, "")
+		s.abandonSnapshot(ctx, gen)
 		return err
 	}
-	if !written {
-		s.logger.Debug("load snapshot dropped: a write began while it was written")
-		s.pruneSnapshots(ctx, "")
+	if valid == 0 {
+		s.logger.Debug("load snapshot dropped: writes touched every section while it was written")
+		s.abandonSnapshot(ctx, gen)
 		return nil
 	}
-	s.pruneSnapshots(ctx, rec.Generation)
+	s.pruneSnapshots(ctx, gen)
 	s.logger.Info("load snapshot written", "entities", rec.Entities, "aliases", rec.Aliases, "groups", rec.Groups,
-		"chunks", len(sums), "bytes", size, "duration", time.Since(start))
+		"chunks", len(sums), "bytes", size, "valid_sections", valid, "duration", time.Since(start))
 	return nil
+}
+
+// markSnapshot writes the marker for rec and a validity entry for every
+// section no write has touched since the view was taken, and returns how
+// many there are. With none, nothing is written.
+func (s *Store) markSnapshot(ctx context.Context, rec snapshotRecord) (int, error) {
+	s.snap.mu.Lock()
+	defer s.snap.mu.Unlock()
+	var valid []int
+	for i := range s.snap.armed {
+		if s.snap.armed[i].Load() {
+			valid = append(valid, i)
+		}
+	}
+	if len(valid) == 0 {
+		return 0, nil
+	}
+	if err := s.putJSON(ctx, snapshotMarker, rec); err != nil {
+		return 0, err
+	}
+	// The marker names this generation now; older validity entries mean
+	// nothing, and a marker unreadable at start is replaced.
+	s.snap.gens = []string{rec.Generation}
+	s.snap.named = rec.Generation
+	s.snap.markerUnknown = false
+	for _, i := range valid {
+		if err := s.storage.Put(ctx, &logical.StorageEntry{Key: validityKey(rec.Generation, i)}); err != nil {
+			return 0, fmt.Errorf("failed to write %q: %w", validityKey(rec.Generation, i), err)
+		}
+	}
+	s.snap.current.Store(len(valid) == snapshotSections)
+	return len(valid), nil
+}
+
+// abandonSnapshot removes what a snapshot that will not be used wrote. If
+// the marker names it already, writers keep deleting its validity entries,
+// as removing them may fail.
+func (s *Store) abandonSnapshot(ctx context.Context, gen string) {
+	s.snap.mu.Lock()
+	if s.snap.named != gen {
+		s.snap.gens = slices.DeleteFunc(s.snap.gens, func(g string) bool { return g == gen })
+	}
+	s.snap.mu.Unlock()
+	s.pruneGeneration(ctx, gen)
 }
 
 type snapshotView struct {
 	entities []*Entity
 	aliases  []*Alias
 	groups   []*Group
+}
+
+// keep drops the objects whose storage key is not wanted.
+func (v *snapshotView) keep(want func(key string) bool) {
+	v.entities = slices.DeleteFunc(v.entities, func(e *Entity) bool { return !want(entityKey(e.ID)) })
+	v.aliases = slices.DeleteFunc(v.aliases, func(a *Alias) bool { return !want(aliasKey(a.ID)) })
+	v.groups = slices.DeleteFunc(v.groups, func(g *Group) bool { return !want(groupKey(g.ID)) })
 }
 
 // Record kinds: each object is one line, its kind's letter and its JSON.
@@ -335,7 +429,7 @@ func (w *chunkWriter) flush() error {
 	return nil
 }
 
-// pruneSnapshots deletes the chunks of every generation but keep. Failures
+// pruneSnapshots deletes the entries of every generation but keep. Failures
 // only leave garbage that the next snapshot removes.
 func (s *Store) pruneSnapshots(ctx context.Context, keep string) {
 	gens, err := s.storage.List(ctx, snapshotPrefix)
@@ -344,42 +438,87 @@ func (s *Store) pruneSnapshots(ctx context.Context, keep string) {
 		return
 	}
 	for _, g := range gens {
-		gen, ok := strings.CutSuffix(g, "/")
-		if !ok || gen == keep {
-			continue
-		}
-		chunks, err := s.storage.List(ctx, snapshotPrefix+g)
-		if err != nil {
-			s.logger.Debug("listing a load snapshot failed", "generation", gen, "error", err)
-			return
-		}
-		for _, c := range chunks {
-			if err := s.storage.Delete(ctx, snapshotPrefix+g+c); err != nil {
-				s.logger.Debug("deleting an old load snapshot failed", "generation", gen, "error", err)
-				return
-			}
+		if gen, ok := strings.CutSuffix(g, "/"); ok && gen != keep {
+			s.pruneGeneration(ctx, gen)
 		}
 	}
 }
 
-// readSnapshot returns the objects of the current load snapshot, or false
-// when there is none or it cannot be used (the reason is logged).
-func (s *Store) readSnapshot(ctx context.Context) (*snapshotView, bool) {
+// pruneGeneration deletes the chunks and validity entries of gen.
+func (s *Store) pruneGeneration(ctx context.Context, gen string) {
+	entries, err := s.storage.List(ctx, snapshotPrefix+gen+"/")
+	if err != nil {
+		s.logger.Debug("listing a load snapshot failed", "generation", gen, "error", err)
+		return
+	}
+	for _, e := range entries {
+		if err := s.storage.Delete(ctx, snapshotPrefix+gen+"/"+e); err != nil {
+			s.logger.Debug("deleting an old load snapshot failed", "generation", gen, "error", err)
+			return
+		}
+	}
+}
+
+// readSnapshot returns the objects of the current load snapshot's valid
+// sections and which sections those are, or false when there is none or it
+// cannot be used (the reason is logged). It records which generations
+// writers must invalidate.
+func (s *Store) readSnapshot(ctx context.Context) (*snapshotView, *[snapshotSections]bool, bool) {
 	var rec snapshotRecord
 	found, err := s.getJSON(ctx, snapshotMarker, &rec)
+	s.snap.mu.Lock()
+	if err == nil && found {
+		s.snap.gens, s.snap.named = []string{rec.Generation}, rec.Generation
+	} else {
+		s.snap.markerUnknown = true
+	}
+	s.snap.mu.Unlock()
 	if err != nil {
 		s.logger.Warn("reading the load snapshot marker failed; reading every object", "error", err)
-		return nil, false
+		return nil, nil, false
 	}
 	if !found {
-		return nil, false
+		return nil, nil, false
+	}
+	valid, err := s.validSections(ctx, rec.Generation)
+	if err != nil {
+		s.logger.Warn("listing the load snapshot's valid sections failed; reading every object", "error", err)
+		return nil, nil, false
+	}
+	if valid == nil {
+		return nil, nil, false
 	}
 	view, err := s.readSnapshotChunks(ctx, &rec)
 	if err != nil {
 		s.logger.Warn("the load snapshot cannot be used; reading every object", "generation", rec.Generation, "error", err)
-		return nil, false
+		return nil, nil, false
 	}
-	return view, true
+	view.keep(func(key string) bool { return valid[snapshotSection(key)] })
+	return view, valid, true
+}
+
+// validSections lists the sections of gen whose validity entry is stored,
+// or nil if none is.
+func (s *Store) validSections(ctx context.Context, gen string) (*[snapshotSections]bool, error) {
+	entries, err := s.storage.List(ctx, snapshotPrefix+gen+"/")
+	if err != nil {
+		return nil, err
+	}
+	var valid [snapshotSections]bool
+	some := false
+	for _, e := range entries {
+		n, ok := strings.CutPrefix(e, "valid-")
+		if !ok {
+			continue
+		}
+		if i, err := strconv.Atoi(n); err == nil && i >= 0 && i < snapshotSections {
+			valid[i], some = true, true
+		}
+	}
+	if !some {
+		return nil, nil
+	}
+	return &valid, nil
 }
 
 func (s *Store) readSnapshotChunks(ctx context.Context, rec *snapshotRecord) (*snapshotView, error) {

@@ -99,7 +99,9 @@ func New(opts Options) *Store {
 	if s.snap.minObjects == 0 {
 		s.snap.minObjects = defaultSnapshotMinObjects
 	}
-	s.snap.armed.Store(true)
+	for i := range s.snap.armed {
+		s.snap.armed[i].Store(true)
+	}
 	if s.httpClient == nil {
 		s.httpClient = &http.Client{Timeout: 90 * time.Second}
 	}
@@ -234,7 +236,7 @@ const kHierarchy = "group-hierarchy"
 
 func (s *Store) delete(ctx context.Context, key string) error {
 	if indexedKey(key) {
-		if err := s.dropSnapshotMarker(ctx); err != nil {
+		if err := s.dropSnapshotMarker(ctx, key); err != nil {
 			return err
 		}
 	}
@@ -250,7 +252,7 @@ func (s *Store) putJSON(ctx context.Context, key string, v any) error {
 		return fmt.Errorf("failed to encode %q: %w", key, err)
 	}
 	if indexedKey(key) {
-		if err := s.dropSnapshotMarker(ctx); err != nil {
+		if err := s.dropSnapshotMarker(ctx, key); err != nil {
 			return err
 		}
 	}
@@ -279,6 +281,11 @@ func (s *Store) getJSON(ctx context.Context, key string, v any) (bool, error) {
 // hands each one, decoded into a new T, to add with its name (the key
 // without prefix). add is called from several goroutines.
 func loadPrefix[T any](ctx context.Context, s *Store, prefix string, add func(name string, v *T)) error {
+	return loadPrefixWhere(ctx, s, prefix, nil, add)
+}
+
+// loadPrefixWhere is loadPrefix for the keys want accepts (all when nil).
+func loadPrefixWhere[T any](ctx context.Context, s *Store, prefix string, want func(key string) bool, add func(name string, v *T)) error {
 	keys, err := s.storage.List(ctx, prefix)
 	if err != nil {
 		return fmt.Errorf("failed to list %q: %w", prefix, err)
@@ -286,7 +293,7 @@ func loadPrefix[T any](ctx context.Context, s *Store, prefix string, add func(na
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.workers)
 	for _, k := range keys {
-		if strings.HasSuffix(k, "/") {
+		if strings.HasSuffix(k, "/") || want != nil && !want(prefix+k) {
 			continue
 		}
 		g.Go(func() error {

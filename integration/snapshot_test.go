@@ -15,7 +15,8 @@ import (
 
 // TestLoadSnapshotAcrossRestarts: a reload (Vault's cleanup of the mount)
 // writes a load snapshot that the next start loads; after a write and a
-// crash the next start reads every object and loses nothing.
+// crash the next start reads the snapshot's untouched sections and the
+// objects of the section the write touched, and loses nothing.
 func TestLoadSnapshotAcrossRestarts(t *testing.T) {
 	const mnt, n = "ident-snapshot", 1100 // above the 1,000 objects a snapshot needs
 	require.NoError(t, server.Enable(t.Context(), mnt))
@@ -74,7 +75,7 @@ func TestLoadSnapshotAcrossRestarts(t *testing.T) {
 		require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 	}
 	got = info()
-	require.Equal(t, "objects", got["load_source"], "the snapshot no longer describes storage")
+	require.Equal(t, "snapshot+objects", got["load_source"], "the written section no longer matches the snapshot")
 	require.EqualValues(t, n+1, got["entities"])
 	require.Equal(t, late.Data["id"], do(t, "GET", mnt+"/entity/name/late", nil).Data["id"])
 	for _, p := range before {

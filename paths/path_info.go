@@ -43,7 +43,7 @@ func infoPaths(s *backend.Store, version string) []*framework.Path {
 						"plugin_version":   {Type: framework.TypeString, Description: "Version of the running plugin."},
 						"schema_version":   {Type: framework.TypeInt, Description: "Storage layout version of this mount's data."},
 						"entities":         {Type: framework.TypeInt, Description: "Number of entities in this mount."},
-						"load_source":      {Type: framework.TypeString, Description: `How the indexes were loaded at start: "snapshot" (the load snapshot) or "objects" (every stored object).`},
+						"load_source":      {Type: framework.TypeString, Description: `How the indexes were loaded at start: "snapshot" (the load snapshot), "snapshot+objects" (the snapshot's sections that no write has touched since, and the stored objects of the others) or "objects" (every stored object).`},
 						"load_duration_ms": {Type: framework.TypeInt, Description: "How long loading the indexes took at start, in milliseconds."},
 					},
 				}}},
