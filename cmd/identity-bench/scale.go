@@ -21,6 +21,10 @@ type scaleRun struct {
 	preload, groups                    result // growing to the large size
 	createLarge, readLarge, aliasLarge result // at the large size
 	rssPerEntity                       float64
+	// The plugin's floors measured just before and after its create and
+	// read runs: the machine drifts between the small and the large runs,
+	// and a figure over its adjacent floor does not.
+	createSmallFloor, readSmallFloor, createLargeFloor, readLargeFloor result
 }
 
 // small is the size of the small store, and of its create samples; the
@@ -71,6 +75,13 @@ func runScale(ctx context.Context, b *bench, srv *devvault.Server, accessor, pre
 	line("alias create (new entity)", func(r *scaleRun) (result, result) { return r.aliasSmall, r.aliasLarge })
 	w.Flush()
 	fmt.Println("ratio: throughput at the large size over throughput at 1k; 1.00x means no slow-down.")
+	p := runs[c.mount]
+	relative := func(op string, small, smallFloor, large, largeFloor result) {
+		s, l := small.rate()/smallFloor.rate(), large.rate()/largeFloor.rate()
+		fmt.Printf("plugin %s over its adjacent floor: %.2fx at 1k, %.2fx at %d; ratio %.2fx\n", op, s, l, c.scale, l/s)
+	}
+	relative("entity create", p.createSmall, p.createSmallFloor, p.createLarge, p.createLargeFloor)
+	relative("entity read by name", p.readSmall, p.readSmallFloor, p.readLarge, p.readLargeFloor)
 	for _, mnt := range mounts {
 		r := runs[mnt]
 		fmt.Printf("%s: preload %.0f entities/s, %.0f groups/s", mnt, r.preload.rate(), r.groups.rate())
@@ -123,33 +134,50 @@ func scaleSteps(ctx context.Context, b *bench, mnt, accessor, prefix string, pid
 			return err
 		}
 	}
+	// Around the plugin's create and read runs, its floor of that kind.
+	floored := func(floor *result, kind int, label string, n int, run func() error) func() error {
+		if mnt != c.mount {
+			return run
+		}
+		return func() (err error) {
+			*floor, err = b.adjacentFloor(ctx, kind, mnt+" "+label, n, "", run)
+			return err
+		}
+	}
+	// Groups of ten members over the entities of ids, every entity in one:
+	// at both sizes a read answers an entity with its group.
+	groups := func(dst *result, label string, ids func() []string, first int) func() error {
+		return func() (err error) {
+			l := ids()
+			*dst, err = b.measure(ctx, mnt+" "+label, len(l)/10, func(i int) call {
+				return call{method: "POST", path: mnt + "/group", body: map[string]any{"name": fmt.Sprintf("%s-g-%d", prefix, first+i), "member_entity_ids": l[i*10 : i*10+10]}}
+			})
+			return err
+		}
+	}
 	var rss0 int64
+	var smallGroups result
 	preload := creates(&run.preload, "preload", small, c.scale)
+	large := fmt.Sprintf("at %d", c.scale)
 	return []func() error{
-		creates(&run.createSmall, "create 0-1k", 0, small),
-		reads(&run.readSmall, "read by name at 1k", small),
+		floored(&run.createSmallFloor, writeFloor, "create 0-1k", small, creates(&run.createSmall, "create 0-1k", 0, small)),
+		groups(&smallGroups, "groups at 1k", func() []string { return run.createSmall.values("id") }, 0),
+		floored(&run.readSmallFloor, readFloor, "read by name at 1k", c.reads, reads(&run.readSmall, "read by name at 1k", small)),
 		aliases(&run.aliasSmall, "alias create at 1k", 0, small),
 		func() error {
 			rss0 = rss(pid)
-			return preload()
-		},
-		func() (err error) {
-			ids := append(run.createSmall.values("id"), run.preload.values("id")...)
-			run.groups, err = b.measure(ctx, mnt+" groups", c.scale/10, func(i int) call {
-				members := make([]string, 10)
-				for k := range members {
-					members[k] = ids[(i*10+k)%len(ids)]
-				}
-				return call{method: "POST", path: mnt + "/group", body: map[string]any{"name": fmt.Sprintf("%s-g-%d", prefix, i), "member_entity_ids": members}}
-			})
+			if err := preload(); err != nil {
+				return err
+			}
+			err := groups(&run.groups, "groups", func() []string { return run.preload.values("id") }, small/10)()
 			if rss0 > 0 {
 				run.rssPerEntity = float64(rss(pid)-rss0) / float64(c.scale-small)
 			}
 			return err
 		},
-		creates(&run.createLarge, fmt.Sprintf("create at %d", c.scale), c.scale, c.scale+largeSample),
-		reads(&run.readLarge, fmt.Sprintf("read by name at %d", c.scale), c.scale),
-		aliases(&run.aliasLarge, fmt.Sprintf("alias create at %d", c.scale), small, largeSample),
+		floored(&run.createLargeFloor, writeFloor, "create "+large, largeSample, creates(&run.createLarge, "create "+large, c.scale, c.scale+largeSample)),
+		floored(&run.readLargeFloor, readFloor, "read by name "+large, c.reads, reads(&run.readLarge, "read by name "+large, c.scale)),
+		aliases(&run.aliasLarge, "alias create "+large, small, largeSample),
 	}
 }
 
