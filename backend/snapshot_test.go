@@ -296,26 +296,36 @@ func hookedStore(t *testing.T, n int) (*logical.InmemStorage, *hookStorage, *Sto
 	return mem, hs, st
 }
 
-func TestSnapshotWithAWriteDuringItLeavesThatSectionOut(t *testing.T) {
-	ctx := context.Background()
-	mem, hs, st := hookedStore(t, 20)
-
+// writeDuringSnapshot creates the entity "late" while a snapshot of st is
+// held at its first chunk, its view already taken, and returns the entity
+// and the snapshot's error. markerErr, when set, fails the marker's write.
+func writeDuringSnapshot(t *testing.T, hs *hookStorage, st *Store, markerErr error) (*Entity, error) {
+	t.Helper()
 	held, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	hs.put = func(e *logical.StorageEntry) error {
-		if strings.HasPrefix(e.Key, snapshotPrefix) && e.Key != snapshotMarker {
+		if e.Key == snapshotMarker {
+			return markerErr
+		}
+		if strings.HasPrefix(e.Key, snapshotPrefix) {
 			once.Do(func() { close(held); <-release })
 		}
 		return nil
 	}
+	defer func() { hs.put = nil }()
 	done := make(chan error)
-	go func() { done <- st.Snapshot(ctx) }()
+	go func() { done <- st.Snapshot(context.Background()) }()
 	<-held
-	// The snapshot's view is taken: this write is not in it.
-	late, _, err := st.UpsertEntity(ctx, EntityUpdate{Name: "late"})
+	late, _, err := st.UpsertEntity(context.Background(), EntityUpdate{Name: "late"})
 	require.NoError(t, err)
 	close(release)
-	require.NoError(t, <-done)
+	return late, <-done
+}
+
+func TestSnapshotWithAWriteDuringItLeavesThatSectionOut(t *testing.T) {
+	mem, hs, st := hookedStore(t, 20)
+	late, err := writeDuringSnapshot(t, hs, st, nil)
+	require.NoError(t, err)
 
 	valid := validEntries(t, mem)
 	require.Len(t, valid, snapshotSections-1)
@@ -337,24 +347,8 @@ func TestWriteDuringAFailedSnapshotInvalidatesThePreviousOne(t *testing.T) {
 	_, _, err := st.UpsertEntity(ctx, EntityUpdate{Name: "makes the next snapshot due"})
 	require.NoError(t, err)
 
-	held, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	hs.put = func(e *logical.StorageEntry) error {
-		if e.Key == snapshotMarker {
-			return errors.New("storage unavailable")
-		}
-		if strings.HasPrefix(e.Key, snapshotPrefix) {
-			once.Do(func() { close(held); <-release })
-		}
-		return nil
-	}
-	done := make(chan error)
-	go func() { done <- st.Snapshot(ctx) }()
-	<-held
-	late, _, err := st.UpsertEntity(ctx, EntityUpdate{Name: "late"})
-	require.NoError(t, err)
-	close(release)
-	require.ErrorContains(t, <-done, "storage unavailable")
+	late, err := writeDuringSnapshot(t, hs, st, errors.New("storage unavailable"))
+	require.ErrorContains(t, err, "storage unavailable")
 
 	restarted := snapshotStore(t, mem)
 	require.Equal(t, digest(st), digest(restarted))
