@@ -142,10 +142,10 @@ func validityKey(gen string, section int) string {
 	return fmt.Sprintf("%s%s/valid-%02d", snapshotPrefix, gen, section)
 }
 
-// dropSnapshotMarker deletes the validity entries of key's section before a
-// write to the indexed object stored under key, once per snapshot. Writers
-// call it holding the stripes of what they write.
-func (s *Store) dropSnapshotMarker(ctx context.Context, key string) error {
+// invalidateSnapshotSection deletes the validity entries of key's section
+// before a write to the indexed object stored under key, once per snapshot.
+// Writers call it holding the stripes of what they write.
+func (s *Store) invalidateSnapshotSection(ctx context.Context, key string) error {
 	section := snapshotSection(key)
 	if !s.snap.armed[section].Load() {
 		return nil

@@ -236,7 +236,7 @@ const kHierarchy = "group-hierarchy"
 
 func (s *Store) delete(ctx context.Context, key string) error {
 	if indexedKey(key) {
-		if err := s.dropSnapshotMarker(ctx, key); err != nil {
+		if err := s.invalidateSnapshotSection(ctx, key); err != nil {
 			return err
 		}
 	}
@@ -252,7 +252,7 @@ func (s *Store) putJSON(ctx context.Context, key string, v any) error {
 		return fmt.Errorf("failed to encode %q: %w", key, err)
 	}
 	if indexedKey(key) {
-		if err := s.dropSnapshotMarker(ctx, key); err != nil {
+		if err := s.invalidateSnapshotSection(ctx, key); err != nil {
 			return err
 		}
 	}
