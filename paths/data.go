@@ -79,6 +79,9 @@ func aliasData(a *backend.Alias) map[string]any {
 	}, a.MountAccessor)
 }
 
+// The list entries are typed rather than maps: a whole list of a large store
+// is encoded as JSON for Vault, and structs encode at half the cost of maps.
+
 // aliasListInfo is an alias's key_info entry in the alias lists.
 type aliasListInfo struct {
 	Name           string            `json:"name"`
@@ -90,9 +93,13 @@ type aliasListInfo struct {
 	Local          bool              `json:"local"`
 }
 
+func aliasListEntry(a *backend.Alias) aliasListInfo {
+	t, _ := backend.MountTypeOf(a.MountAccessor)
+	return aliasListInfo{Name: a.Name, CanonicalID: a.CanonicalID, MountAccessor: a.MountAccessor, MountType: t,
+		CustomMetadata: a.CustomMetadata, Metadata: a.Metadata}
+}
+
 // aliasSummary is an alias inside the entity and group lists' key_info.
-// The list entries are typed rather than maps: a whole list of a large store
-// is encoded as JSON for Vault, and structs encode at half the cost of maps.
 type aliasSummary struct {
 	ID            string `json:"id"`
 	Name          string `json:"name"`
@@ -111,6 +118,14 @@ type entityListInfo struct {
 	Aliases []aliasSummary `json:"aliases,omitempty"`
 }
 
+func entityListEntry(e *backend.EntityView) entityListInfo {
+	entry := entityListInfo{Name: e.Name}
+	for _, a := range e.Aliases {
+		entry.Aliases = append(entry.Aliases, summarize(a))
+	}
+	return entry
+}
+
 // groupListInfo is a group's key_info entry in the group lists.
 type groupListInfo struct {
 	Name              string        `json:"name"`
@@ -119,10 +134,33 @@ type groupListInfo struct {
 	Alias             *aliasSummary `json:"alias,omitempty"`
 }
 
-// keyedList is logical.ListResponseWithInfo for typed key_info entries.
-// The id lists pass every listed object's entry; the name lists pass none,
-// as Vault keys key_info by id and keeps only entries whose key is listed.
-func keyedList[T any](keys []string, info map[string]T) *logical.Response {
+func groupListEntry(g *backend.Group) groupListInfo {
+	entry := groupListInfo{Name: g.Name, NumMemberEntities: len(g.MemberEntityIDs), NumParentGroups: len(g.ParentGroupIDs)}
+	if g.Alias != nil {
+		s := summarize(g.Alias)
+		entry.Alias = &s
+	}
+	return entry
+}
+
+// listOf is the answer of a list of objs in their order: keys are their
+// ids, or their names when byName. key_info holds entry of each object,
+// keyed by id, in the id lists only: Vault keys it by id for both and keeps
+// only the entries whose key is listed.
+func listOf[T, I any](objs []T, byName bool, id, name func(T) string, entry func(T) I) *logical.Response {
+	keys := make([]string, 0, len(objs))
+	var info map[string]I
+	if !byName {
+		info = make(map[string]I, len(objs))
+	}
+	for _, o := range objs {
+		if byName {
+			keys = append(keys, name(o))
+			continue
+		}
+		keys = append(keys, id(o))
+		info[id(o)] = entry(o)
+	}
 	resp := &logical.Response{Data: map[string]any{}}
 	if len(keys) > 0 {
 		resp.Data["keys"] = keys

@@ -269,41 +269,21 @@ func (h *entityHandler) merge(ctx context.Context, req *logical.Request, d *fram
 }
 
 func (h *entityHandler) listByID(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	return h.list(ctx, req, pageOf(d), true)
+	return h.list(ctx, req, pageOf(d), false)
 }
 
 func (h *entityHandler) listByName(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	return h.list(ctx, req, backend.Page{}, false)
+	return h.list(ctx, req, backend.Page{}, true)
 }
 
-// list answers both entity lists: keys are ids or names, key_info (id list
-// only) is keyed by id, and the order is ascending id, as in Vault.
-func (h *entityHandler) list(ctx context.Context, req *logical.Request, p backend.Page, byID bool) (*logical.Response, error) {
+// list answers both entity lists, in ascending id order as in Vault.
+func (h *entityHandler) list(ctx context.Context, req *logical.Request, p backend.Page, byName bool) (*logical.Response, error) {
 	entities, err := h.store.Entities(ctx, p)
 	if err != nil {
 		return respondErr(req, err)
 	}
-	keys := make([]string, 0, len(entities))
-	var info map[string]entityListInfo
-	if byID {
-		info = make(map[string]entityListInfo, len(entities))
-	}
-	for _, e := range entities {
-		if !byID {
-			keys = append(keys, e.Name)
-			continue
-		}
-		keys = append(keys, e.ID)
-		entry := entityListInfo{Name: e.Name}
-		if len(e.Aliases) > 0 {
-			entry.Aliases = make([]aliasSummary, 0, len(e.Aliases))
-			for _, a := range e.Aliases {
-				entry.Aliases = append(entry.Aliases, summarize(a))
-			}
-		}
-		info[e.ID] = entry
-	}
-	return keyedList(keys, info), nil
+	return listOf(entities, byName, func(e *backend.EntityView) string { return e.ID },
+		func(e *backend.EntityView) string { return e.Name }, entityListEntry), nil
 }
 
 var (

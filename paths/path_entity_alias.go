@@ -1,6 +1,7 @@
 package paths
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"strings"
@@ -161,7 +162,7 @@ func (h *entityAliasHandler) upsert(ctx context.Context, req *logical.Request, d
 		ID:            d.Get("id").(string),
 		Name:          d.Get("name").(string),
 		MountAccessor: d.Get("mount_accessor").(string),
-		CanonicalID:   cmpOr(d.Get("canonical_id").(string), d.Get("entity_id").(string)),
+		CanonicalID:   cmp.Or(d.Get("canonical_id").(string), d.Get("entity_id").(string)),
 	}
 	if _, ok := d.Schema["custom_metadata"]; ok {
 		u.CustomMetadata = optional[map[string]string](d, "custom_metadata")
@@ -203,28 +204,7 @@ func (h *entityAliasHandler) list(ctx context.Context, req *logical.Request, d *
 
 // aliasList is the list answer for entity or group aliases.
 func aliasList(aliases []*backend.Alias) *logical.Response {
-	keys := make([]string, 0, len(aliases))
-	info := make(map[string]aliasListInfo, len(aliases))
-	for _, a := range aliases {
-		keys = append(keys, a.ID)
-		t, _ := backend.MountTypeOf(a.MountAccessor)
-		info[a.ID] = aliasListInfo{
-			Name:           a.Name,
-			CanonicalID:    a.CanonicalID,
-			MountAccessor:  a.MountAccessor,
-			MountType:      t,
-			CustomMetadata: a.CustomMetadata,
-			Metadata:       a.Metadata,
-		}
-	}
-	return keyedList(keys, info)
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
+	return listOf(aliases, false, func(a *backend.Alias) string { return a.ID }, nil, aliasListEntry)
 }
 
 var (

@@ -250,42 +250,21 @@ func (h *groupHandler) deleteByName(ctx context.Context, req *logical.Request, d
 }
 
 func (h *groupHandler) listByID(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	return h.list(ctx, req, pageOf(d), true)
+	return h.list(ctx, req, pageOf(d), false)
 }
 
 func (h *groupHandler) listByName(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	return h.list(ctx, req, backend.Page{}, false)
+	return h.list(ctx, req, backend.Page{}, true)
 }
 
-// list answers both group lists, as the entity lists.
-func (h *groupHandler) list(ctx context.Context, req *logical.Request, p backend.Page, byID bool) (*logical.Response, error) {
+// list answers both group lists, in ascending id order as in Vault.
+func (h *groupHandler) list(ctx context.Context, req *logical.Request, p backend.Page, byName bool) (*logical.Response, error) {
 	groups, err := h.store.Groups(ctx, p)
 	if err != nil {
 		return respondErr(req, err)
 	}
-	keys := make([]string, 0, len(groups))
-	var info map[string]groupListInfo
-	if byID {
-		info = make(map[string]groupListInfo, len(groups))
-	}
-	for _, g := range groups {
-		if !byID {
-			keys = append(keys, g.Name)
-			continue
-		}
-		keys = append(keys, g.ID)
-		entry := groupListInfo{
-			Name:              g.Name,
-			NumMemberEntities: len(g.MemberEntityIDs),
-			NumParentGroups:   len(g.ParentGroupIDs),
-		}
-		if g.Alias != nil {
-			s := summarize(g.Alias)
-			entry.Alias = &s
-		}
-		info[g.ID] = entry
-	}
-	return keyedList(keys, info), nil
+	return listOf(groups, byName, func(g *backend.Group) string { return g.ID },
+		func(g *backend.Group) string { return g.Name }, groupListEntry), nil
 }
 
 var (

@@ -1,6 +1,7 @@
 package paths
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"embed"
@@ -224,7 +225,7 @@ func (h *signInHandler) page(ctx context.Context, req *logical.Request, d *frame
 	page := newSignInPage("Sign in to " + view.ClientName)
 	page.Client = view.ClientName
 	for _, s := range view.Scopes {
-		page.Scopes = append(page.Scopes, signInScope{Name: s, Description: cmpOr(view.Descriptions[s], scopeDescription(s))})
+		page.Scopes = append(page.Scopes, signInScope{Name: s, Description: cmp.Or(view.Descriptions[s], scopeDescription(s))})
 	}
 	for i, m := range view.Methods {
 		if m == "token" {
