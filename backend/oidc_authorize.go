@@ -101,7 +101,7 @@ func (s *Store) CheckAuthorize(ctx context.Context, r AuthorizeRequest) (*SignIn
 		return nil, err
 	}
 	if r.MaxAge.Set && r.MaxAge.Val < 1 {
-		return nil, authzError(r, "invalid_request", "max_age must be greater than zero")
+		return nil, AuthzError(r, "invalid_request", "max_age must be greater than zero")
 	}
 	view := &SignInView{ClientName: t.client.Name, Scopes: t.scopes, Methods: slices.Clone(t.provider.SignInMethods), Descriptions: map[string]string{}}
 	s.oidc.mu.RLock()
@@ -125,17 +125,17 @@ func (s *Store) Authorize(ctx context.Context, r AuthorizeRequest) (string, erro
 		return "", err
 	}
 	if !r.HasEntity {
-		return "", authzError(r, "access_denied", "identity entity must be associated with the request")
+		return "", AuthzError(r, "access_denied", "identity entity must be associated with the request")
 	}
 	v, err := r.Caller()
 	if err != nil {
 		return "", err
 	}
 	if v == nil {
-		return "", authzError(r, "access_denied", "identity entity associated with the request not found")
+		return "", AuthzError(r, "access_denied", "identity entity associated with the request not found")
 	}
 	if !s.assigned(t.client, v) {
-		return "", authzError(r, "access_denied", "identity entity not authorized by client assignment")
+		return "", AuthzError(r, "access_denied", "identity entity not authorized by client assignment")
 	}
 	if err := checkChallenge(r, t.client); err != nil {
 		return "", err
@@ -143,15 +143,15 @@ func (s *Store) Authorize(ctx context.Context, r AuthorizeRequest) (string, erro
 	var authTime int64
 	if r.MaxAge.Set {
 		if r.MaxAge.Val < 1 {
-			return "", authzError(r, "invalid_request", "max_age must be greater than zero")
+			return "", AuthzError(r, "invalid_request", "max_age must be greater than zero")
 		}
 		created, err := r.TokenCreated()
 		if err != nil {
 			s.logger.Debug("looking up the caller's token for max_age", "error", err)
-			return "", authzError(r, "access_denied", "token associated with request not found")
+			return "", AuthzError(r, "access_denied", "token associated with request not found")
 		}
 		if s.now().Sub(created) > time.Duration(r.MaxAge.Val)*time.Second {
-			return "", authzError(r, "max_age_violation", "active re-authentication is required by max_age")
+			return "", AuthzError(r, "max_age_violation", "active re-authentication is required by max_age")
 		}
 		authTime = created.Unix()
 	}
@@ -173,7 +173,9 @@ func (s *Store) Authorize(ctx context.Context, r AuthorizeRequest) (string, erro
 	return code, nil
 }
 
-func authzError(r AuthorizeRequest, code, desc string) *OAuthError {
+// AuthzError is an error of authentication request r that is sent back to
+// the client's redirect URI, with r's state: 400, or 500 for server_error.
+func AuthzError(r AuthorizeRequest, code, desc string) *OAuthError {
 	status := http.StatusBadRequest
 	if code == "server_error" {
 		status = http.StatusInternalServerError
@@ -208,7 +210,7 @@ func (s *Store) checkRequest(r AuthorizeRequest) (*authorizeTarget, error) {
 		return nil, fail("invalid_request", "provider not found")
 	}
 	if !provider.allows(r.ClientID) {
-		return nil, authzError(r, "unauthorized_client", "client is not authorized to use the provider")
+		return nil, AuthzError(r, "unauthorized_client", "client is not authorized to use the provider")
 	}
 	if r.Request {
 		return nil, &OAuthError{Status: http.StatusBadRequest, Code: "request_not_supported", Description: "request parameter is not supported", Redirect: true}
@@ -218,13 +220,13 @@ func (s *Store) checkRequest(r AuthorizeRequest) (*authorizeTarget, error) {
 	}
 	requested := parseScopes(r.Scope)
 	if !slices.Contains(requested, OpenIDScope) {
-		return nil, authzError(r, "invalid_request", `scope parameter must contain the "openid" value`)
+		return nil, AuthzError(r, "invalid_request", `scope parameter must contain the "openid" value`)
 	}
 	if r.ResponseType == "" {
-		return nil, authzError(r, "invalid_request", "response_type parameter is required")
+		return nil, AuthzError(r, "invalid_request", "response_type parameter is required")
 	}
 	if r.ResponseType != "code" {
-		return nil, authzError(r, "unsupported_response_type", "unsupported response_type value")
+		return nil, AuthzError(r, "unsupported_response_type", "unsupported response_type value")
 	}
 	c, p := *client, *provider
 	return &authorizeTarget{provider: &p, client: &c, scopes: supportedScopes(requested, provider)}, nil

@@ -28,7 +28,7 @@ type fuzzBackend struct {
 // fuzz alias, so that the provider's authorize reaches its last checks.
 const fuzzCaller = "vault-fuzz-entity"
 
-func newFuzzBackend(t *testing.T) *fuzzBackend {
+func newFuzzBackend(t testing.TB) *fuzzBackend {
 	b := testutil.New(t, plugin.Factory)
 	fb := &fuzzBackend{Backend: b}
 	r := b.Write("entity-alias", map[string]any{"name": "fuzz", "mount_accessor": userpass})
@@ -78,6 +78,9 @@ func checkWrite(t *testing.T, fb *fuzzBackend, path string, body map[string]any)
 	return status
 }
 
+// providerPathsAt is where the provider's paths begin in paths().
+const providerPathsAt = 32
+
 // FuzzWritePaths sends an arbitrary JSON object to one of the write paths.
 func FuzzWritePaths(f *testing.F) {
 	for i, seed := range []string{
@@ -97,7 +100,10 @@ func FuzzWritePaths(f *testing.F) {
 	} {
 		f.Add(uint8(i), []byte(seed))
 	}
-	// The provider's paths, from index 32 of paths().
+	// The provider's paths, from index providerPathsAt of paths().
+	if p := newFuzzBackend(f).paths()[providerPathsAt]; p != "oidc/assignment/fuzz" {
+		f.Fatalf("paths()[%d] is %q: the provider seeds would fuzz other paths", providerPathsAt, p)
+	}
 	for i, seed := range []string{
 		`{"entity_ids":"a,b","group_ids":["",""]}`,
 		`{"template":"{\"groups\": {{identity.entity.groups.names}}}","description":7}`,
@@ -108,7 +114,7 @@ func FuzzWritePaths(f *testing.F) {
 		`{"token":"hvo_at_x","token_type_hint":"refresh_token","client_id":"x"}`,
 		`{"token":"","client_id":"","client_secret":"s"}`,
 	} {
-		f.Add(uint8(32+i), []byte(seed))
+		f.Add(uint8(providerPathsAt+i), []byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, which uint8, raw []byte) {
 		var body map[string]any

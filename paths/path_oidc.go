@@ -1,6 +1,7 @@
 package paths
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -182,17 +183,22 @@ type oidcHandler struct {
 // address, else the address given to the plugin, followed by the mount's
 // API path. "" when neither is known.
 func (h *oidcHandler) issuer(ctx context.Context, req *logical.Request) (string, error) {
-	base, err := h.store.OIDCIssuer(ctx)
+	configured, err := h.store.OIDCIssuer(ctx)
 	if err != nil {
 		return "", err
 	}
+	return issuerURL(configured, h.apiAddr, req.MountPoint, "oidc"), nil
+}
+
+// issuerURL is an issuer at path under the mount: at the configured
+// address, else at Vault's address given to the plugin; "" when neither is
+// known.
+func issuerURL(configured, apiAddr, mount, path string) string {
+	base := cmp.Or(configured, apiAddr)
 	if base == "" {
-		base = h.apiAddr
+		return ""
 	}
-	if base == "" {
-		return "", nil
-	}
-	return strings.TrimSuffix(base, "/") + "/v1/" + req.MountPoint + "oidc", nil
+	return strings.TrimSuffix(base, "/") + "/v1/" + mount + path
 }
 
 func (h *oidcHandler) readConfig(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {

@@ -22,11 +22,20 @@ import (
 type providerHandler struct {
 	store   *backend.Store
 	apiAddr string
-	callers *callers
+	// vault asks Vault about callers' tokens (vaultErr when it could not
+	// be made); nil without apiAddr.
+	vault    *api.Client
+	vaultErr error
+	callers  *callers
 }
 
 func providerPaths(c Config, callers *callers) []*framework.Path {
 	h := &providerHandler{store: c.Store, apiAddr: c.APIAddr, callers: callers}
+	if c.APIAddr != "" {
+		cfg := api.DefaultConfig()
+		cfg.Address = c.APIAddr
+		h.vault, h.vaultErr = api.NewClient(cfg)
+	}
 	name := framework.GenericNameRegex("name")
 	provider := "oidc/provider/" + name
 	return []*framework.Path{
@@ -53,15 +62,8 @@ func providerPaths(c Config, callers *callers) []*framework.Path {
 			"client_credentials_entity_id": {Type: framework.TypeString, Description: "The entity a confidential client acts as with the client_credentials grant; unset, the grant is refused. Not in Vault's built-in engine."},
 		}, h.writeClient, h.readClient, "CRUD operations for OIDC clients.",
 			"Clients are the relying parties of the providers. client_id and, for confidential clients, client_secret are generated."),
-		{
-			Pattern:      "oidc/client/?$",
-			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationVerb: "list", OperationSuffix: "clients"},
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ListOperation: &framework.PathOperation{Callback: h.listClients, Summary: "List OIDC clients.", Responses: listResponse},
-			},
-			HelpSynopsis:    "List OIDC clients.",
-			HelpDescription: "Lists client names; key_info holds each client as read, without its secret.",
-		},
+		listPath("oidc/client/?$", framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationSuffix: "clients"}, h.listClients,
+			"List OIDC clients.", "List OIDC clients.", "Lists client names; key_info holds each client as read, without its secret."),
 		h.objectPath(backend.ProviderObj, provider, "provider", map[string]*framework.FieldSchema{
 			"issuer":             {Type: framework.TypeString, Description: "Specifies what will be used for the iss claim of ID tokens: scheme, host and optional port. Defaults to Vault's address given to the plugin; /v1/<mount>/oidc/provider/<name> is appended."},
 			"allowed_client_ids": {Type: framework.TypeCommaStringSlice, Description: "The client IDs that are permitted to use the provider. \"*\" allows all."},
@@ -69,18 +71,11 @@ func providerPaths(c Config, callers *callers) []*framework.Path {
 			"sign_in_methods":    {Type: framework.TypeCommaStringSlice, Description: "What the sign-in page offers: \"token\" (paste a Vault token) and paths of username and password auth methods such as userpass or ldap. Defaults to userpass,token. Not in Vault's built-in engine."},
 		}, h.writeProvider, h.readProvider, "CRUD operations for OIDC providers.",
 			"Providers are OpenID Connect identity providers served by this mount. The built-in default provider cannot be deleted."),
-		{
-			Pattern:      "oidc/provider/?$",
-			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationVerb: "list", OperationSuffix: "providers"},
-			Fields: map[string]*framework.FieldSchema{
+		withFields(listPath("oidc/provider/?$", framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationSuffix: "providers"}, h.listProviders,
+			"List OIDC providers.", "List OIDC providers.", "Lists provider names; key_info holds each provider as read."),
+			map[string]*framework.FieldSchema{
 				"allowed_client_id": {Type: framework.TypeString, Query: true, Description: "Filters the list of OIDC providers to those that allow the given client ID in their set of allowed_client_ids."},
-			},
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ListOperation: &framework.PathOperation{Callback: h.listProviders, Summary: "List OIDC providers.", Responses: listResponse},
-			},
-			HelpSynopsis:    "List OIDC providers.",
-			HelpDescription: "Lists provider names; key_info holds each provider as read.",
-		},
+			}),
 		{
 			Pattern:      provider + "/\\.well-known/openid-configuration/?$",
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationVerb: "read", OperationSuffix: "provider-open-id-configuration"},
@@ -320,14 +315,7 @@ func (h *providerHandler) writeProvider(ctx context.Context, req *logical.Reques
 // issuer is a provider's issuer: its configured address, else the address
 // given to the plugin, followed by the provider's API path.
 func (h *providerHandler) issuer(req *logical.Request, name, configured string) string {
-	base := configured
-	if base == "" {
-		base = h.apiAddr
-	}
-	if base == "" {
-		return ""
-	}
-	return strings.TrimSuffix(base, "/") + "/v1/" + req.MountPoint + "oidc/provider/" + name
+	return issuerURL(configured, h.apiAddr, req.MountPoint, "oidc/provider/"+name)
 }
 
 func (h *providerHandler) providerData(req *logical.Request, p *backend.Provider) map[string]any {
@@ -489,7 +477,9 @@ func (h *providerHandler) authorize(ctx context.Context, req *logical.Request, d
 	r.TokenCreated = func() (time.Time, error) { return h.tokenCreated(ctx, req) }
 	code, err := h.store.Authorize(ctx, r)
 	if e, ok := backend.AsOAuthError(err); ok {
-		return rawJSON(e.Status, map[string]any{"error": e.Code, "error_description": e.Description, "state": e.State}, "")
+		body := oauthErrorBody(e)
+		body["state"] = e.State
+		return rawJSON(e.Status, body, "")
 	}
 	if err != nil {
 		return nil, err
@@ -506,9 +496,11 @@ func (h *providerHandler) tokenCreated(ctx context.Context, req *logical.Request
 	if !ok || h.apiAddr == "" {
 		return time.Time{}, errors.New("the caller's token is not known to the plugin: send it as Authorization: Bearer")
 	}
-	cfg := api.DefaultConfig()
-	cfg.Address = h.apiAddr
-	client, err := api.NewClient(cfg)
+	if h.vaultErr != nil {
+		return time.Time{}, h.vaultErr
+	}
+	// Clones share the connection pool.
+	client, err := h.vault.Clone()
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -574,6 +566,11 @@ func unescape(s string) string {
 	return s
 }
 
+// oauthErrorBody is the JSON body of an OAuth error answer.
+func oauthErrorBody(e *backend.OAuthError) map[string]any {
+	return map[string]any{"error": e.Code, "error_description": e.Description}
+}
+
 // oauthResponse answers a token, introspection or revocation request:
 // never cached, and an invalid_client with a Basic challenge.
 func oauthResponse(err error, body any) (*logical.Response, error) {
@@ -583,7 +580,7 @@ func oauthResponse(err error, body any) (*logical.Response, error) {
 		if !ok {
 			return nil, err
 		}
-		status, body = e.Status, map[string]any{"error": e.Code, "error_description": e.Description}
+		status, body = e.Status, oauthErrorBody(e)
 	}
 	resp, rerr := rawJSON(status, body, "no-store")
 	if rerr != nil {
@@ -626,7 +623,7 @@ func (h *providerHandler) userInfo(ctx context.Context, req *logical.Request, d 
 	if !isOAuth {
 		return nil, err
 	}
-	resp, err := rawJSON(e.Status, map[string]any{"error": e.Code, "error_description": e.Description}, "")
+	resp, err := rawJSON(e.Status, oauthErrorBody(e), "")
 	if err != nil {
 		return nil, err
 	}

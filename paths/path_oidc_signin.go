@@ -1,6 +1,7 @@
 package paths
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -8,8 +9,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"html/template"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -77,12 +80,9 @@ var signInAssets = func() map[string]signInAsset {
 	return out
 }()
 
-// signInParams are the OAuth parameters of an authorization request, in the
-// order the page posts them back.
-var signInParams = []string{
-	"client_id", "redirect_uri", "scope", "response_type", "state", "nonce",
-	"max_age", "code_challenge", "code_challenge_method", "request", "request_uri",
-}
+// signInParams are the OAuth parameters of an authorization request, which
+// the page posts back.
+var signInParams = slices.Sorted(maps.Keys(authorizeFields(nil)))
 
 func signInPaths(c Config) []*framework.Path {
 	h := &signInHandler{store: c.Store}
@@ -165,9 +165,8 @@ type signInScope struct {
 	Name, Description string
 }
 
+// signInMethod is one of Request.Methods, at the same position.
 type signInMethod struct {
-	// Index is the method's position in Request.Methods.
-	Index int
 	// Kind is "token" or "password".
 	Kind        string
 	Label, Path string
@@ -211,12 +210,10 @@ func (h *signInHandler) page(ctx context.Context, req *logical.Request, d *frame
 	view, err := h.store.CheckAuthorize(ctx, ar)
 	if err == nil && badMaxAge {
 		// The rest of the request is valid, so the client is told.
-		err = &backend.OAuthError{Status: http.StatusBadRequest, Code: "invalid_request",
-			Description: "max_age must be a number of seconds", State: ar.State, Redirect: true}
+		err = backend.AuthzError(ar, "invalid_request", "max_age must be a number of seconds")
 	}
 	if err == nil && len(view.Methods) == 0 {
-		err = &backend.OAuthError{Status: http.StatusInternalServerError, Code: "server_error",
-			Description: "the provider has no sign-in methods configured (sign_in_methods)", State: ar.State, Redirect: true}
+		err = backend.AuthzError(ar, "server_error", "the provider has no sign-in methods configured (sign_in_methods)")
 	}
 	if err != nil {
 		return h.errorPage(req, ar, err)
@@ -227,20 +224,13 @@ func (h *signInHandler) page(ctx context.Context, req *logical.Request, d *frame
 	for _, s := range view.Scopes {
 		page.Scopes = append(page.Scopes, signInScope{Name: s, Description: cmp.Or(view.Descriptions[s], scopeDescription(s))})
 	}
-	for i, m := range view.Methods {
-		if m == "token" {
-			page.Methods = append(page.Methods, signInMethod{Index: i, Kind: "token", Label: "Vault token"})
+	// The provider keeps its methods trimmed of slashes.
+	for _, m := range view.Methods {
+		if m == backend.TokenSignIn {
+			page.Methods = append(page.Methods, signInMethod{Kind: "token", Label: "Vault token"})
 			continue
 		}
-		path := strings.Trim(m, "/")
-		page.Methods = append(page.Methods, signInMethod{Index: i, Kind: "password", Label: "Username and password", Path: path})
-	}
-	methods := make([]string, len(page.Methods))
-	for i, m := range page.Methods {
-		methods[i] = m.Kind
-		if m.Kind == "password" {
-			methods[i] = m.Path
-		}
+		page.Methods = append(page.Methods, signInMethod{Kind: "password", Label: "Username and password", Path: m})
 	}
 	page.Request = &signInRequest{
 		Mount:       req.MountPoint,
@@ -248,7 +238,7 @@ func (h *signInHandler) page(ctx context.Context, req *logical.Request, d *frame
 		Client:      view.ClientName,
 		RedirectURI: ar.RedirectURI,
 		State:       ar.State,
-		Methods:     methods,
+		Methods:     view.Methods,
 		Params:      params,
 	}
 	return renderSignIn(http.StatusOK, page)
@@ -296,14 +286,14 @@ func newSignInPage(title string) *signInPage {
 }
 
 func renderSignIn(status int, page *signInPage) (*logical.Response, error) {
-	var b strings.Builder
+	var b bytes.Buffer
 	if err := signInTemplate.Execute(&b, page); err != nil {
 		return nil, err
 	}
 	return &logical.Response{
 		Data: map[string]any{
 			logical.HTTPStatusCode:         status,
-			logical.HTTPRawBody:            []byte(b.String()),
+			logical.HTTPRawBody:            b.Bytes(),
 			logical.HTTPContentType:        "text/html; charset=utf-8",
 			logical.HTTPCacheControlHeader: "no-store",
 			logical.HTTPPragmaHeader:       "no-cache",
@@ -364,7 +354,7 @@ func redirectWith(uri string, params map[string]string) (string, bool) {
 // scopeDescription explains, on the consent screen, a scope that has no
 // description of its own.
 func scopeDescription(scope string) string {
-	if scope == "openid" {
+	if scope == backend.OpenIDScope {
 		return "Sign you in with your Vault identity (your entity ID)."
 	}
 	return "Your identity's \u201c" + scope + "\u201d information."

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"os"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 
@@ -274,11 +273,4 @@ func TestSignInAssets(t *testing.T) {
 		})
 	}
 	require.Equal(t, http.StatusNotFound, b.Read("oidc/sign-in/other.js").Status)
-}
-
-func TestSignInPathsAreUnauthenticated(t *testing.T) {
-	b := newBackend(t)
-	for _, p := range []string{"oidc/provider/+/sign-in", "oidc/sign-in/*"} {
-		require.True(t, slices.Contains(b.B.PathsSpecial.Unauthenticated, p), p)
-	}
 }

@@ -183,11 +183,16 @@ func listPath(pattern string, attrs framework.DisplayAttributes, fn framework.Op
 	}
 }
 
+// withFields gives p its fields.
+func withFields(p *framework.Path, fields map[string]*framework.FieldSchema) *framework.Path {
+	p.Fields = fields
+	return p
+}
+
 // paged lets a list of ids be read in pages.
 func paged(p *framework.Path) *framework.Path {
-	p.Fields = pageFields
 	p.HelpDescription += " Pages: LIST with after=<last id of the previous page> and limit=<n>."
-	return p
+	return withFields(p, pageFields)
 }
 
 // pageFields page through a long id list (not in Vault's built-in engine):

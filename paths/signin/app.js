@@ -81,10 +81,12 @@
     if (focus) $(kind === 'token' ? 'token' : 'username').focus();
   }
 
-  // Calls Vault's API relative to this page.
-  function api(verb, path, body, tok) {
+  // Calls Vault's API relative to this page; with bearer, the token goes in
+  // the Authorization header too (the plugin reads it there).
+  function api(verb, path, body, tok, bearer) {
     var headers = {};
     if (tok) headers['X-Vault-Token'] = tok;
+    if (tok && bearer) headers['Authorization'] = 'Bearer ' + tok;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     return fetch(apiBase + path, {
       method: verb,
@@ -222,18 +224,7 @@
     setBusy(true);
     consentError.textContent = '';
     consentStatus.textContent = 'Authorizing\u2026';
-    fetch(apiBase + req.mount + 'oidc/provider/' + encodeURIComponent(req.provider) + '/authorize', {
-      method: 'POST',
-      headers: {
-        'X-Vault-Token': token,
-        'Authorization': 'Bearer ' + token,
-        'Content-Type': 'application/json'
-      },
-      body: JSON.stringify(req.params),
-      credentials: 'omit',
-      cache: 'no-store',
-      referrerPolicy: 'no-referrer'
-    }).then(function (resp) {
+    api('POST', req.mount + 'oidc/provider/' + encodeURIComponent(req.provider) + '/authorize', req.params, token, true).then(function (resp) {
       return readJSON(resp).then(function (body) {
         if (resp.ok && body && typeof body.code === 'string' && body.code) {
           return finish({ code: body.code, state: stateOf(body) });
