@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"sync"
 
 	"github.com/hashicorp/vault/sdk/logical"
 )
@@ -80,17 +79,14 @@ func (s *Store) loadAll(ctx context.Context) (string, error) {
 // readObjects reads the entity, alias and group entries whose key want
 // accepts, or every one when want is nil.
 func (s *Store) readObjects(ctx context.Context, want func(key string) bool) (*snapshotView, error) {
-	var (
-		mu   sync.Mutex
-		view snapshotView
-	)
-	if err := loadPrefixWhere(ctx, s, entityPrefix, want, func(_ string, e *Entity) { mu.Lock(); view.entities = append(view.entities, e); mu.Unlock() }); err != nil {
+	var view snapshotView
+	if err := loadPrefixWhere(ctx, s, entityPrefix, want, func(_ string, e *Entity) { view.entities = append(view.entities, e) }); err != nil {
 		return nil, err
 	}
-	if err := loadPrefixWhere(ctx, s, aliasPrefix, want, func(_ string, a *Alias) { mu.Lock(); view.aliases = append(view.aliases, a); mu.Unlock() }); err != nil {
+	if err := loadPrefixWhere(ctx, s, aliasPrefix, want, func(_ string, a *Alias) { view.aliases = append(view.aliases, a) }); err != nil {
 		return nil, err
 	}
-	if err := loadPrefixWhere(ctx, s, groupPrefix, want, func(_ string, g *Group) { mu.Lock(); view.groups = append(view.groups, g); mu.Unlock() }); err != nil {
+	if err := loadPrefixWhere(ctx, s, groupPrefix, want, func(_ string, g *Group) { view.groups = append(view.groups, g) }); err != nil {
 		return nil, err
 	}
 	return &view, nil

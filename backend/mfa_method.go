@@ -131,11 +131,10 @@ func newMFAState() *mfaState {
 
 func (s *Store) loadMFA(ctx context.Context) error {
 	st := newMFAState()
-	var mu sync.Mutex
-	if err := loadPrefix(ctx, s, mfaMethodPrefix, func(id string, m *MFAMethod) { mu.Lock(); st.methods[id] = m; mu.Unlock() }); err != nil {
+	if err := loadPrefix(ctx, s, mfaMethodPrefix, func(id string, m *MFAMethod) { st.methods[id] = m }); err != nil {
 		return err
 	}
-	if err := loadPrefix(ctx, s, mfaEnforcementPrefix, func(name string, e *MFAEnforcement) { mu.Lock(); st.enforcements[name] = e; mu.Unlock() }); err != nil {
+	if err := loadPrefix(ctx, s, mfaEnforcementPrefix, func(name string, e *MFAEnforcement) { st.enforcements[name] = e }); err != nil {
 		return err
 	}
 	s.mfa = st

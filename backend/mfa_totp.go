@@ -34,10 +34,8 @@ func kSecret(methodID, entityID string) string { return "mfa-secret/" + methodID
 // that would bring a secret back.
 func (s *Store) lockedSecret(methodID, entityID string, apply func() error) error {
 	return s.locked(func() []string { return []string{kSecret(methodID, entityID), kEntity(entityID)} }, func() error {
-		var ok bool
-		s.idx.read(func() { ok = s.idx.entities[entityID] != nil })
-		if !ok {
-			return userErrorf("invalid entity ID")
+		if err := s.checkEntity(entityID); err != nil {
+			return err
 		}
 		return apply()
 	})
@@ -74,12 +72,20 @@ func (s *Store) mfaTarget(methodID, entityID string) (*MFAMethod, error) {
 	if m == nil {
 		return nil, userErrorf("configuration for method ID %q does not exist", methodID)
 	}
+	if err := s.checkEntity(entityID); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// checkEntity refuses an entity id that names no entity.
+func (s *Store) checkEntity(entityID string) error {
 	var ok bool
 	s.idx.read(func() { ok = s.idx.entities[entityID] != nil })
 	if !ok {
-		return nil, userErrorf("invalid entity ID")
+		return userErrorf("invalid entity ID")
 	}
-	return m, nil
+	return nil
 }
 
 // TOTPEnrollment is a generated TOTP secret as Vault returns it: the
@@ -149,10 +155,8 @@ func (s *Store) DestroyTOTP(ctx context.Context, methodID, entityID string) erro
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	var ok bool
-	s.idx.read(func() { ok = s.idx.entities[entityID] != nil })
-	if !ok {
-		return userErrorf("invalid entity ID")
+	if err := s.checkEntity(entityID); err != nil {
+		return err
 	}
 	m, err := s.mfaTarget(methodID, entityID)
 	if err != nil {
@@ -219,6 +223,9 @@ func (s *Store) ValidateMFA(ctx context.Context, v MFAValidation) error {
 	if m.TOTP != nil {
 		max = m.TOTP.MaxValidationAttempts
 	}
+	// local: the plugin checks the code itself (TOTP, or a recovery code
+	// for any method) instead of asking the method's provider.
+	local := m.Type == MFATOTP || v.RecoveryCode != ""
 	// load reads the entity's state for the method and refuses an entity
 	// that is locked out.
 	load := func() (*entitySecret, error) {
@@ -227,7 +234,7 @@ func (s *Store) ValidateMFA(ctx context.Context, v MFAValidation) error {
 			return nil, err
 		}
 		if sec == nil {
-			if m.Type == MFATOTP || v.RecoveryCode != "" {
+			if local {
 				return nil, userErrorf("MFA secret for method name %q not present in entity %q", m.Name, v.EntityID)
 			}
 			sec = &entitySecret{}
@@ -251,13 +258,13 @@ func (s *Store) ValidateMFA(ctx context.Context, v MFAValidation) error {
 		switch {
 		case ok:
 			return nil
-		case m.Type == MFATOTP || v.RecoveryCode != "":
+		case local:
 			return errTOTPFailed
 		}
 		return deniedf("failed to validate %s MFA", m.Type)
 	}
 
-	if m.Type == MFATOTP || v.RecoveryCode != "" {
+	if local {
 		return s.lockedSecret(v.MethodID, v.EntityID, func() error {
 			sec, err := load()
 			if err != nil {

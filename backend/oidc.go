@@ -110,8 +110,7 @@ func (s *Store) loadOIDC(ctx context.Context) error {
 			st.keys[name] = k
 		}
 	}
-	var mu sync.Mutex
-	if err := loadPrefix(ctx, s, oidcRolePrefix, func(name string, r *Role) { mu.Lock(); st.roles[name] = r; mu.Unlock() }); err != nil {
+	if err := loadPrefix(ctx, s, oidcRolePrefix, func(name string, r *Role) { st.roles[name] = r }); err != nil {
 		return err
 	}
 	if st.keys[DefaultKeyName] == nil {

@@ -132,10 +132,10 @@ func (s *Store) Authorize(ctx context.Context, r AuthorizeRequest) (string, erro
 		return "", err
 	}
 	if v == nil {
-		return "", AuthzError(r, "access_denied", "identity entity associated with the request not found")
+		return "", AuthzError(r, "access_denied", entityNotFound)
 	}
 	if !s.assigned(t.client, v) {
-		return "", AuthzError(r, "access_denied", "identity entity not authorized by client assignment")
+		return "", AuthzError(r, "access_denied", entityNotAssigned)
 	}
 	if err := checkChallenge(r, t.client); err != nil {
 		return "", err
@@ -235,20 +235,12 @@ func (s *Store) checkRequest(r AuthorizeRequest) (*authorizeTarget, error) {
 // supportedScopes keeps openid, first, and the requested scopes the
 // provider supports; others are dropped silently, as in Vault.
 func supportedScopes(requested []string, p *Provider) []string {
-	out := []string{OpenIDScope}
-	for _, sc := range requested {
-		if sc != OpenIDScope && slices.Contains(p.ScopesSupported, sc) {
-			out = append(out, sc)
-		}
-	}
-	return out
+	return append([]string{OpenIDScope}, p.supported(requested)...)
 }
 
 // checkChallenge checks the PKCE parameters.
 func checkChallenge(r AuthorizeRequest, c *Client) error {
-	fail := func(desc string) error {
-		return &OAuthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: desc, State: r.State, Redirect: true}
-	}
+	fail := func(desc string) error { return AuthzError(r, "invalid_request", desc) }
 	if !r.CodeChallenge.Set {
 		if c.ClientType == ClientPublic {
 			return fail("PKCE is required for public clients")

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -206,15 +207,12 @@ func (s *Store) exchangeCode(ctx context.Context, cc *clientContext, r TokenExch
 	case code.RedirectURI != r.RedirectURI:
 		return nil, invalidGrant("redirect_uri does not match the redirect_uri used in the authorization request")
 	}
-	v, err := s.Entity(ctx, EntitySelector{ID: code.EntityID})
+	v, problem, err := s.assignedEntity(ctx, cc.client, code.EntityID)
 	if err != nil {
 		return nil, err
 	}
-	if v == nil {
-		return nil, invalidRequest("identity entity associated with the request not found")
-	}
-	if !s.assigned(cc.client, v) {
-		return nil, invalidRequest("identity entity not authorized by client assignment")
+	if problem != "" {
+		return nil, invalidRequest(problem)
 	}
 	if err := checkVerifier(code, cc.client, r.CodeVerifier); err != nil {
 		return nil, err
@@ -287,12 +285,12 @@ func (s *Store) refresh(ctx context.Context, cc *clientContext, r TokenExchange)
 				}
 			}
 		}
-		v, err := s.Entity(ctx, EntitySelector{ID: old.EntityID})
+		v, problem, err := s.assignedEntity(ctx, cc.client, old.EntityID)
 		if err != nil {
 			return err
 		}
-		if v == nil || !s.assigned(cc.client, v) {
-			return invalidGrant("identity entity not authorized by client assignment")
+		if problem != "" {
+			return invalidGrant(entityNotAssigned)
 		}
 		used := *old
 		used.Used = true
@@ -317,19 +315,14 @@ func (s *Store) clientCredentials(ctx context.Context, cc *clientContext, r Toke
 	if c.ClientCredentialsEntityID == "" {
 		return nil, oauthError(http.StatusBadRequest, "unauthorized_client", "the client is not bound to an entity: set its client_credentials_entity_id")
 	}
-	v, err := s.Entity(ctx, EntitySelector{ID: c.ClientCredentialsEntityID})
+	v, problem, err := s.assignedEntity(ctx, c, c.ClientCredentialsEntityID)
 	if err != nil {
 		return nil, err
 	}
-	if v == nil || !s.assigned(c, v) {
-		return nil, invalidGrant("identity entity not authorized by client assignment")
+	if problem != "" {
+		return nil, invalidGrant(entityNotAssigned)
 	}
-	scopes := []string{}
-	for _, sc := range parseScopes(r.Scope) {
-		if slices.Contains(cc.provider.ScopesSupported, sc) {
-			scopes = append(scopes, sc)
-		}
-	}
+	scopes := cc.provider.supported(parseScopes(r.Scope))
 	g := &grant{Provider: r.Provider, ClientID: c.ClientID, EntityID: v.ID, Scopes: scopes}
 	out, err := s.issue(ctx, cc, r, v, g, idTokenExtras{skip: true, noRefresh: true})
 	if err != nil {
@@ -385,11 +378,7 @@ func (s *Store) issue(ctx context.Context, cc *clientContext, r TokenExchange, v
 		if err != nil {
 			return nil, err
 		}
-		for k, val := range extra {
-			if !isReserved(k) {
-				claims[k] = val
-			}
-		}
+		maps.Copy(claims, extra) // the templates' reserved claims are dropped already
 		payload, err := json.Marshal(claims)
 		if err != nil {
 			return nil, err
@@ -424,12 +413,7 @@ func (s *Store) issue(ctx context.Context, cc *clientContext, r TokenExchange, v
 // scopeClaimsFor renders the templates of the granted scopes the provider
 // still supports for the entity.
 func (s *Store) scopeClaimsFor(v *EntityView, scopes []string, p *Provider, now time.Time) (map[string]any, error) {
-	var supported []string
-	for _, sc := range scopes {
-		if sc != OpenIDScope && slices.Contains(p.ScopesSupported, sc) {
-			supported = append(supported, sc)
-		}
-	}
+	supported := p.supported(scopes)
 	render := func(tpl string) map[string]any {
 		claims := map[string]any{}
 		s.mergeTemplate(claims, tpl, v, now)
@@ -556,6 +540,27 @@ func (s *Store) UserInfo(ctx context.Context, providerName, token string, isBear
 	return claims, nil
 }
 
+// Why an entity may not use a client, in Vault's words.
+const (
+	entityNotFound    = "identity entity associated with the request not found"
+	entityNotAssigned = "identity entity not authorized by client assignment"
+)
+
+// assignedEntity returns the entity with this id, or why client c may not
+// act for it (entityNotFound, entityNotAssigned).
+func (s *Store) assignedEntity(ctx context.Context, c *Client, id string) (*EntityView, string, error) {
+	v, err := s.Entity(ctx, EntitySelector{ID: id})
+	switch {
+	case err != nil:
+		return nil, "", err
+	case v == nil:
+		return nil, entityNotFound, nil
+	case !s.assigned(c, v):
+		return nil, entityNotAssigned, nil
+	}
+	return v, "", nil
+}
+
 // checkAccess checks that the client and entity of a token may still use
 // the provider, with Vault's userinfo errors, and returns the entity.
 func (s *Store) checkAccess(ctx context.Context, g *grant, p *Provider) (*EntityView, error) {
@@ -566,15 +571,12 @@ func (s *Store) checkAccess(ctx context.Context, g *grant, p *Provider) (*Entity
 	if c == nil {
 		return nil, denied("client not found")
 	}
-	v, err := s.Entity(ctx, EntitySelector{ID: g.EntityID})
+	v, problem, err := s.assignedEntity(ctx, c, g.EntityID)
 	if err != nil {
 		return nil, err
 	}
-	if v == nil {
-		return nil, denied("identity entity associated with the request not found")
-	}
-	if !s.assigned(c, v) {
-		return nil, denied("identity entity not authorized by client assignment")
+	if problem != "" {
+		return nil, denied(problem)
 	}
 	if !p.allows(c.ClientID) {
 		return nil, denied("client is not authorized to use the provider")

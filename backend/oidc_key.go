@@ -83,8 +83,12 @@ func (k *oidcKey) clone() *oidcKey {
 }
 
 // allows reports whether the key may sign for the client id.
-func (k *oidcKey) allows(clientID string) bool {
-	return slices.Contains(k.AllowedClientIDs, "*") || slices.Contains(k.AllowedClientIDs, clientID)
+func (k *oidcKey) allows(clientID string) bool { return allowsClient(k.AllowedClientIDs, clientID) }
+
+// allowsClient reports whether an allowed_client_ids list admits clientID:
+// it names it, or "*".
+func allowsClient(allowed []string, clientID string) bool {
+	return slices.Contains(allowed, "*") || slices.Contains(allowed, clientID)
 }
 
 func (s *Store) readKey(ctx context.Context, name string) (*oidcKey, error) {
@@ -312,17 +316,10 @@ func (s *Store) DeleteKey(ctx context.Context, name string) error {
 	}
 	s.oidc.mu.Lock()
 	defer s.oidc.mu.Unlock()
-	var users []string
-	for rn, r := range s.oidc.roles {
-		if r.Key == name {
-			users = append(users, rn)
-		}
-	}
-	if len(users) > 0 {
-		sort.Strings(users)
+	if users := namesWhere(s.oidc.roles, func(r *Role) bool { return r.Key == name }); len(users) > 0 {
 		return userErrorf("unable to delete key %q because it is currently referenced by these roles: %s", name, strings.Join(users, ", "))
 	}
-	if clients := s.oidc.users(func(c *Client) bool { return c.Key == name }); len(clients) > 0 {
+	if clients := namesWhere(s.oidc.clients, func(c *Client) bool { return c.Key == name }); len(clients) > 0 {
 		return userErrorf("unable to delete key %q because it is currently referenced by these clients: %s", name, strings.Join(clients, ", "))
 	}
 	if err := s.delete(ctx, oidcKeyPrefix+name); err != nil {

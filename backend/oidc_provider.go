@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-secure-stdlib/strutil"
@@ -93,8 +92,19 @@ type Provider struct {
 }
 
 // allows reports whether the provider serves the client id.
-func (p *Provider) allows(clientID string) bool {
-	return slices.Contains(p.AllowedClientIDs, "*") || slices.Contains(p.AllowedClientIDs, clientID)
+func (p *Provider) allows(clientID string) bool { return allowsClient(p.AllowedClientIDs, clientID) }
+
+// supported returns the scopes the provider supports, in order; never nil,
+// so a grant stores []. openid is never among them (no scope may be named
+// so), and callers that need it add it.
+func (p *Provider) supported(scopes []string) []string {
+	out := []string{}
+	for _, sc := range scopes {
+		if slices.Contains(p.ScopesSupported, sc) {
+			out = append(out, sc)
+		}
+	}
+	return out
 }
 
 // AssignmentUpdate is a write to an assignment; fields not Set keep their
@@ -495,19 +505,12 @@ func (s *Store) DeleteProviderObject(ctx context.Context, kind ProviderObject, n
 		if name == AllowAllAssignment {
 			return userErrorf("deletion of assignment %q not allowed", AllowAllAssignment)
 		}
-		if users := st.users(func(c *Client) bool { return slices.Contains(c.Assignments, name) }); len(users) > 0 {
+		if users := namesWhere(st.clients, func(c *Client) bool { return slices.Contains(c.Assignments, name) }); len(users) > 0 {
 			return userErrorf("unable to delete assignment %q because it is currently referenced by these clients: %s", name, strings.Join(users, ", "))
 		}
 		prefix = oidcAssignmentPrefix
 	case ScopeObject:
-		var users []string
-		for pn, p := range st.providers {
-			if slices.Contains(p.ScopesSupported, name) {
-				users = append(users, pn)
-			}
-		}
-		if len(users) > 0 {
-			sort.Strings(users)
+		if users := namesWhere(st.providers, func(p *Provider) bool { return slices.Contains(p.ScopesSupported, name) }); len(users) > 0 {
 			return userErrorf("unable to delete scope %q because it is currently referenced by these providers: %s", name, strings.Join(users, ", "))
 		}
 		prefix = oidcScopePrefix
@@ -539,11 +542,11 @@ func (st *oidcState) drop(kind ProviderObject, name string) {
 	}
 }
 
-// users returns the sorted names of the clients match picks.
-func (st *oidcState) users(match func(*Client) bool) []string {
+// namesWhere returns the sorted names of the objects of m that match picks.
+func namesWhere[V any](m map[string]V, match func(V) bool) []string {
 	var out []string
-	for name, c := range st.clients {
-		if match(c) {
+	for name, v := range m {
+		if match(v) {
 			out = append(out, name)
 		}
 	}
@@ -613,21 +616,19 @@ func (st *oidcState) scopeClaims(scopes []string, render func(tpl string) map[st
 // loadProvider reads the provider objects into st and makes the built-in
 // ones that are missing.
 func (s *Store) loadProvider(ctx context.Context, st *oidcState) error {
-	var mu sync.Mutex
-	locked := func(f func()) { mu.Lock(); f(); mu.Unlock() }
-	if err := loadPrefix(ctx, s, oidcAssignmentPrefix, func(name string, a *Assignment) { locked(func() { st.assignments[name] = a }) }); err != nil {
+	if err := loadPrefix(ctx, s, oidcAssignmentPrefix, func(name string, a *Assignment) { st.assignments[name] = a }); err != nil {
 		return err
 	}
-	if err := loadPrefix(ctx, s, oidcScopePrefix, func(name string, sc *Scope) { locked(func() { st.scopes[name] = sc }) }); err != nil {
+	if err := loadPrefix(ctx, s, oidcScopePrefix, func(name string, sc *Scope) { st.scopes[name] = sc }); err != nil {
 		return err
 	}
-	if err := loadPrefix(ctx, s, oidcClientPrefix, func(_ string, c *Client) { locked(func() { st.putClient(c) }) }); err != nil {
+	if err := loadPrefix(ctx, s, oidcClientPrefix, func(_ string, c *Client) { st.putClient(c) }); err != nil {
 		return err
 	}
-	if err := loadPrefix(ctx, s, oidcProviderPrefix, func(name string, p *Provider) { locked(func() { st.providers[name] = p }) }); err != nil {
+	if err := loadPrefix(ctx, s, oidcProviderPrefix, func(name string, p *Provider) { st.providers[name] = p }); err != nil {
 		return err
 	}
-	if err := loadPrefix(ctx, s, familyPrefix, func(id string, g *grant) { locked(func() { st.revoked[id] = g.ExpireAt }) }); err != nil {
+	if err := loadPrefix(ctx, s, familyPrefix, func(id string, g *grant) { st.revoked[id] = g.ExpireAt }); err != nil {
 		return err
 	}
 	if st.assignments[AllowAllAssignment] == nil {

@@ -279,7 +279,7 @@ func (s *Store) getJSON(ctx context.Context, key string, v any) (bool, error) {
 
 // loadPrefix reads every entry under prefix with s.workers concurrent reads and
 // hands each one, decoded into a new T, to add with its name (the key
-// without prefix). add is called from several goroutines.
+// without prefix). add is called by one goroutine at a time.
 func loadPrefix[T any](ctx context.Context, s *Store, prefix string, add func(name string, v *T)) error {
 	return loadPrefixWhere(ctx, s, prefix, nil, add)
 }
@@ -292,6 +292,7 @@ func loadPrefixWhere[T any](ctx context.Context, s *Store, prefix string, want f
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.workers)
+	var mu sync.Mutex
 	for _, k := range keys {
 		if strings.HasSuffix(k, "/") || want != nil && !want(prefix+k) {
 			continue
@@ -302,7 +303,9 @@ func loadPrefixWhere[T any](ctx context.Context, s *Store, prefix string, want f
 			if err != nil || !found {
 				return err
 			}
+			mu.Lock()
 			add(k, v)
+			mu.Unlock()
 			return nil
 		})
 	}
