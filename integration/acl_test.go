@@ -4,7 +4,6 @@ package integration
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -80,21 +79,11 @@ func unauthenticated(path string) bool {
 // its assets): status and body.
 func rawAs(t *testing.T, token, method, path string) (int, []byte) {
 	t.Helper()
-	url := server.Addr + "/v1/" + path
-	if method == "LIST" {
-		method, url = http.MethodGet, url+"?list=true"
-	}
-	req, err := http.NewRequest(method, url, strings.NewReader("{}"))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
+	h := http.Header{"Content-Type": {"application/json"}}
 	if token != "" {
-		req.Header.Set("X-Vault-Token", token)
+		h.Set("X-Vault-Token", token)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
+	resp, body := rawDo(t, method, path, strings.NewReader("{}"), h)
 	return resp.StatusCode, body
 }
 

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -23,7 +22,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
-	"github.com/vault-identity/vault-plugin-secrets-identity/internal/devvault"
 	"github.com/vault-identity/vault-plugin-secrets-identity/internal/relyingparty"
 )
 
@@ -49,11 +47,6 @@ const (
 func setupSSO(t *testing.T) *ssoSetup {
 	t.Helper()
 	s := &ssoSetup{user: "browser-alice", pass: "correct horse battery staple", entityName: "Alice Browser"}
-	ok := func(r devvault.Reply, what string) devvault.Reply {
-		t.Helper()
-		require.Contains(t, []int{http.StatusOK, http.StatusNoContent}, r.Status, "%s: %v", what, r.Errors)
-		return r
-	}
 	t.Cleanup(func() {
 		do(t, "DELETE", mount+"/oidc/provider/"+ssoProvider, nil)
 		do(t, "DELETE", mount+"/oidc/client/"+ssoClient, nil)
@@ -70,23 +63,23 @@ func setupSSO(t *testing.T) *ssoSetup {
 
 	// The user may call the provider's authorize endpoint, as Vault's
 	// default policy lets tokens call identity/oidc/provider/+/authorize.
-	ok(do(t, "PUT", "sys/policies/acl/"+ssoPolicy, map[string]any{
+	mustWrite(t, "sys/policies/acl/"+ssoPolicy, map[string]any{
 		"policy": fmt.Sprintf(`path "%s/oidc/provider/%s/authorize" { capabilities = ["read", "update"] }`, mount, ssoProvider),
-	}), "policy")
-	ok(do(t, "POST", "auth/userpass/users/"+s.user, map[string]any{"password": s.pass, "token_policies": ssoPolicy}), "userpass user")
-	r := ok(do(t, "POST", mount+"/entity", map[string]any{"name": s.entityName}), "entity")
-	s.entityID = r.Data["id"].(string)
-	ok(do(t, "POST", mount+"/entity-alias", map[string]any{"name": s.user, "mount_accessor": userpassAccessor, "canonical_id": s.entityID}), "alias")
-	ok(do(t, "POST", mount+"/oidc/scope/"+ssoScope, map[string]any{"template": `{"name": {{identity.entity.name}}}`, "description": "The entity's name."}), "scope")
-	ok(do(t, "POST", mount+"/oidc/provider/"+ssoProvider, map[string]any{
+	})
+	mustWrite(t, "auth/userpass/users/"+s.user, map[string]any{"password": s.pass, "token_policies": ssoPolicy})
+	s.entityID = mustWrite(t, mount+"/entity", map[string]any{"name": s.entityName}).Data["id"].(string)
+	mustWrite(t, mount+"/entity-alias", map[string]any{"name": s.user, "mount_accessor": userpassAccessor, "canonical_id": s.entityID})
+	mustWrite(t, mount+"/oidc/scope/"+ssoScope, map[string]any{"template": `{"name": {{identity.entity.name}}}`, "description": "The entity's name."})
+	mustWrite(t, mount+"/oidc/provider/"+ssoProvider, map[string]any{
 		"issuer": server.Addr, "scopes_supported": ssoScope, "allowed_client_ids": "*", "sign_in_methods": "userpass,token",
-	}), "provider")
+	})
 	// The relying party's address is known once it runs, so the client is
 	// registered first and given its redirect URI after.
-	ok(do(t, "POST", mount+"/oidc/client/"+ssoClient, map[string]any{
+	mustWrite(t, mount+"/oidc/client/"+ssoClient, map[string]any{
 		"redirect_uris": "http://127.0.0.1/placeholder", "assignments": "allow_all", "key": "default",
-	}), "client")
-	client := ok(do(t, "GET", mount+"/oidc/client/"+ssoClient, nil), "read client")
+	})
+	client := do(t, "GET", mount+"/oidc/client/"+ssoClient, nil)
+	require.Contains(t, []int{http.StatusOK, http.StatusNoContent}, client.Status, "read client: %v", client.Errors)
 	s.clientID = client.Data["client_id"].(string)
 	s.issuer = server.Addr + "/v1/" + mount + "/oidc/provider/" + ssoProvider
 
@@ -98,7 +91,7 @@ func setupSSO(t *testing.T) *ssoSetup {
 	})
 	require.NoError(t, err)
 	s.rp = rp
-	ok(do(t, "POST", mount+"/oidc/client/"+ssoClient, map[string]any{"redirect_uris": rp.RedirectURL}), "client redirect URI")
+	mustWrite(t, mount+"/oidc/client/"+ssoClient, map[string]any{"redirect_uris": rp.RedirectURL})
 	return s
 }
 
@@ -383,8 +376,7 @@ func TestBrowserSignIn(t *testing.T) {
 	})
 
 	t.Run("pasted Vault token", func(t *testing.T) {
-		login, err := devvault.Do(context.Background(), http.DefaultClient, server.Addr, "", "POST", "auth/userpass/login/"+s.user, map[string]any{"password": s.pass})
-		require.NoError(t, err)
+		login := asToken(t, "", "POST", "auth/userpass/login/"+s.user, map[string]any{"password": s.pass})
 		require.Equal(t, http.StatusOK, login.Status, login.Errors)
 		token := login.Body["auth"].(map[string]any)["client_token"].(string)
 
@@ -454,11 +446,7 @@ func attrEscape(s string) string {
 func TestBrowserSignInPageHeaders(t *testing.T) {
 	get := func(path string) (*http.Response, string) {
 		t.Helper()
-		resp, err := http.Get(server.Addr + "/v1/" + mount2 + "/" + path)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
+		resp, body := rawDo(t, http.MethodGet, mount2+"/"+path, nil, nil)
 		return resp, string(body)
 	}
 	page := "oidc/provider/default/sign-in?" + url.Values{"client_id": {"nope"}, "redirect_uri": {"https://app.test/cb"}}.Encode()

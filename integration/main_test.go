@@ -8,10 +8,13 @@ package integration
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"testing"
 
 	"github.com/hashicorp/vault/api"
+	"github.com/stretchr/testify/require"
 
 	"github.com/vault-identity/vault-plugin-secrets-identity/internal/devvault"
 )
@@ -84,4 +87,32 @@ func do(t testing.TB, method, path string, body any) devvault.Reply {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	return r
+}
+
+// mustWrite posts body to path and requires it to succeed (200 or 204).
+func mustWrite(t *testing.T, path string, body map[string]any) devvault.Reply {
+	t.Helper()
+	r := do(t, "POST", path, body)
+	require.Contains(t, []int{http.StatusOK, http.StatusNoContent}, r.Status, "%s: %v", path, r.Errors)
+	return r
+}
+
+// rawDo sends a request to /v1/path (which may carry a query) with headers
+// as given, and returns the answer with its whole body, which need not be
+// JSON.
+func rawDo(t *testing.T, method, path string, body io.Reader, headers http.Header) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, server.Addr+"/v1/"+path, body)
+	require.NoError(t, err)
+	for k, vs := range headers {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, raw
 }

@@ -45,7 +45,9 @@ func TestLoadSnapshotAcrossRestarts(t *testing.T) {
 	before := []string{mnt + "/entity/id/" + ids[7], mnt + "/group/name/staff", mnt + "/entity-alias/id/" + alias.Data["id"].(string)}
 	answers := map[string]map[string]any{}
 	for _, p := range before {
-		answers[p] = do(t, "GET", p, nil).Data
+		r := do(t, "GET", p, nil)
+		require.Equal(t, http.StatusOK, r.Status, "%s: %v", p, r.Errors)
+		answers[p] = r.Data
 	}
 	info := func() map[string]any {
 		t.Helper()

@@ -112,7 +112,7 @@ func scaleSteps(ctx context.Context, b *bench, mnt, accessor, prefix string, pid
 	creates := func(dst *result, label string, from, to int) func() error {
 		return func() (err error) {
 			*dst, err = b.measure(ctx, mnt+" "+label, to-from, func(i int) call {
-				return call{method: "POST", path: mnt + "/entity", body: map[string]any{"name": name(from + i), "policies": "default", "metadata": map[string]string{"team": "bench"}}}
+				return call{method: "POST", path: mnt + "/entity", body: entityBody(name(from + i))}
 			})
 			return err
 		}
@@ -129,7 +129,7 @@ func scaleSteps(ctx context.Context, b *bench, mnt, accessor, prefix string, pid
 	aliases := func(dst *result, label string, from, n int) func() error {
 		return func() (err error) {
 			*dst, err = b.measure(ctx, mnt+" "+label, n, func(i int) call {
-				return call{method: "POST", path: mnt + "/entity-alias", body: map[string]any{"name": fmt.Sprintf("%s-a-%d", prefix, from+i), "mount_accessor": accessor}}
+				return call{method: "POST", path: mnt + "/entity-alias", body: aliasBody(prefix, from+i, accessor)}
 			})
 			return err
 		}

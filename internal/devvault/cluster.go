@@ -116,8 +116,8 @@ disable_mlock    = true
 	hc := http.DefaultClient
 	for _, n := range c.Nodes {
 		if err := Poll(ctx, 90*time.Second, 200*time.Millisecond, func() bool {
-			r, err := Do(ctx, hc, n.Addr, "", "GET", "sys/seal-status", nil)
-			return err == nil && r.Status == http.StatusOK
+			answered, _ := sealStatus(ctx, n)
+			return answered
 		}); err != nil {
 			return fmt.Errorf("node %s did not answer: %w (logs in %s)", n.Addr, err, c.dir)
 		}
@@ -158,8 +158,8 @@ disable_mlock    = true
 	}
 	for _, n := range c.Nodes[1:] {
 		if err := Poll(ctx, 60*time.Second, 200*time.Millisecond, func() bool {
-			r, err := Do(ctx, hc, n.Addr, "", "GET", "sys/seal-status", nil)
-			return err == nil && r.Status == http.StatusOK && r.Body["sealed"] == false
+			_, unsealed := sealStatus(ctx, n)
+			return unsealed
 		}); err != nil {
 			return fmt.Errorf("node %s still sealed after joining: %w%s", n.Addr, err, c.logErrors())
 		}
@@ -188,6 +188,14 @@ disable_mlock    = true
 		return fmt.Errorf("register: %v %d %v", err, r.Status, r.Errors)
 	}
 	return nil
+}
+
+// sealStatus asks n for its seal status: answered is whether it answered
+// 200, unsealed whether that answer says sealed is false.
+func sealStatus(ctx context.Context, n *Node) (answered, unsealed bool) {
+	r, err := Do(ctx, http.DefaultClient, n.Addr, "", "GET", "sys/seal-status", nil)
+	answered = err == nil && r.Status == http.StatusOK
+	return answered, answered && r.Body["sealed"] == false
 }
 
 // WaitLeader waits until a node reports itself active and returns it.

@@ -41,8 +41,6 @@ type Config struct {
 	Scopes []string
 	// UsePKCE sends a S256 code challenge and the verifier at the exchange.
 	UsePKCE bool
-	// HTTPClient talks to the provider; http.DefaultClient when nil.
-	HTTPClient *http.Client
 }
 
 // Result is the outcome of one callback.
@@ -52,8 +50,6 @@ type Result struct {
 	Error, ErrorDescription string
 	// Claims are the verified ID token's claims.
 	Claims map[string]any
-	// IDToken is the raw ID token.
-	IDToken string
 	// UserInfo is the userinfo endpoint's answer (nil if it failed).
 	UserInfo map[string]any
 }
@@ -81,20 +77,15 @@ type Server struct {
 // pending is a sign-in that went to the provider.
 type pending struct {
 	nonce, verifier string
-	at              time.Time
 }
 
 const stateCookie = "rp_state"
 
 // Start reads the issuer's discovery document and serves the relying party
-// on 127.0.0.1 until ctx ends or Close is called.
+// on 127.0.0.1 until ctx ends or Close is called. It talks to the provider
+// with http.DefaultClient.
 func Start(ctx context.Context, c Config) (*Server, error) {
-	hc := c.HTTPClient
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	pctx := oidc.ClientContext(ctx, hc)
-	provider, err := oidc.NewProvider(pctx, c.Issuer)
+	provider, err := oidc.NewProvider(ctx, c.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("discovery of %s: %w", c.Issuer, err)
 	}
@@ -149,12 +140,9 @@ func (s *Server) Results() []Result {
 	return append([]Result(nil), s.results...)
 }
 
-// Endpoint returns the provider's endpoints from discovery.
-func (s *Server) Endpoint() oauth2.Endpoint { return s.provider.Endpoint() }
-
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	state, nonce := random(), random()
-	p := pending{nonce: nonce, at: time.Now()}
+	p := pending{nonce: nonce}
 	opts := []oauth2.AuthCodeOption{oidc.Nonce(nonce)}
 	if s.conf.UsePKCE {
 		p.verifier = oauth2.GenerateVerifier()
@@ -199,11 +187,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, Result{Error: "rp_error", ErrorDescription: "no code in the callback"})
 		return
 	}
-	hc := s.conf.HTTPClient
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	ctx := oidc.ClientContext(r.Context(), hc)
+	ctx := r.Context()
 	var opts []oauth2.AuthCodeOption
 	if p.verifier != "" {
 		opts = append(opts, oauth2.VerifierOption(p.verifier))
@@ -243,7 +227,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadGateway, Result{Error: "rp_error", ErrorDescription: "claims: " + err.Error()})
 		return
 	}
-	res := Result{Claims: claims, IDToken: raw}
+	res := Result{Claims: claims}
 	ui := page{Title: "Signed in", Result: &res}
 	if info, err := s.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err != nil {
 		ui.UserInfoError = err.Error()
