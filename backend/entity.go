@@ -369,7 +369,7 @@ func (s *Store) deleteEntity(ctx context.Context, lookup string, find func() *En
 			return err
 		}
 		s.idx.write(func() { s.idx.deleteEntity(e.ID) })
-		return s.deleteSecretsOf(ctx, e.ID)
+		return s.withMFAConfig(func() error { return s.deleteSecretsOf(ctx, e.ID) })
 	})
 }
 

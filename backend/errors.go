@@ -42,3 +42,8 @@ func userError(err error) error {
 	}
 	return &Error{Status: http.StatusBadRequest, Msg: err.Error()}
 }
+
+// ErrEntityDisabled refuses an entity whose disabled flag is set wherever it
+// would act for itself (caller paths, MFA validation): Vault refuses every
+// request of a token whose entity is disabled with 403.
+var ErrEntityDisabled = &Error{Status: http.StatusForbidden, Msg: "permission denied: the entity is disabled"}

@@ -45,7 +45,10 @@ func (s *Store) MergeEntities(ctx context.Context, m MergeRequest) error {
 		return err
 	}
 	from := strutil.RemoveDuplicates(m.From, false)
-	methods := s.mfaMethodIDs()
+	// Every MFA secret write holds the stripe of its entity (lockedSecret),
+	// so the entity stripes taken here keep the secrets of all the merged
+	// entities still; s.mfa.mu, taken for reading inside them (lock order),
+	// keeps the methods, so no secret of a method deleted meanwhile moves.
 	return s.locked(func() (keys []string) {
 		s.idx.read(func() {
 			for _, id := range append([]string{m.To}, from...) {
@@ -53,30 +56,29 @@ func (s *Store) MergeEntities(ctx context.Context, m MergeRequest) error {
 				if e := s.idx.entities[id]; e != nil {
 					keys = append(keys, s.idx.entityKeys(e)...)
 				}
-				for _, mid := range methods {
-					keys = append(keys, kSecret(mid, id))
-				}
 			}
 		})
 		return keys
 	}, func() error {
-		plan, err := s.planMerge(m, from)
-		if err != nil {
-			return err
-		}
-		secrets, err := s.planSecretMoves(ctx, plan, methods, m.Force)
-		if err != nil {
-			return err
-		}
-		if err := s.applyMerge(ctx, plan); err != nil {
-			return err
-		}
-		for _, mv := range secrets {
-			if err := s.putJSON(ctx, secretKey(mv.method, plan.to.ID), mv.secret); err != nil {
+		return s.withMFAConfig(func() error {
+			plan, err := s.planMerge(m, from)
+			if err != nil {
 				return err
 			}
-		}
-		return nil
+			secrets, err := s.planSecretMoves(ctx, plan, m.Force)
+			if err != nil {
+				return err
+			}
+			if err := s.applyMerge(ctx, plan); err != nil {
+				return err
+			}
+			for _, mv := range secrets {
+				if err := s.putJSON(ctx, secretKey(mv.method, plan.to.ID), mv.secret); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	})
 }
 
@@ -87,23 +89,27 @@ type secretMove struct {
 
 // planSecretMoves finds the MFA secrets of the merged entities to give to
 // the target. Where both have one for a method, the merge is refused, as in
-// Vault, unless force is set; then the target keeps its own. The merged
-// entities' secrets go when they are deleted.
-func (s *Store) planSecretMoves(ctx context.Context, p *mergePlan, methods []string, force bool) ([]secretMove, error) {
+// Vault, unless force is set; then the target keeps its own. A TOTP record
+// without an enrolled seed is no secret: it neither moves nor conflicts.
+// The merged entities' secrets go when they are deleted. The caller holds
+// s.mfa.mu for reading.
+func (s *Store) planSecretMoves(ctx context.Context, p *mergePlan, force bool) ([]secretMove, error) {
 	var moves []secretMove
-	for _, mid := range methods {
+	for _, mid := range sortedKeys(s.mfa.methods) {
+		m := s.mfa.methods[mid]
+		present := func(sec *entitySecret) bool { return sec != nil && (m.Type != MFATOTP || enrolled(sec, m)) }
 		target, err := s.readSecret(ctx, mid, p.to.ID)
 		if err != nil {
 			return nil, err
 		}
-		has := target != nil
+		has := present(target)
 		for _, f := range p.from {
 			sec, err := s.readSecret(ctx, mid, f.ID)
 			if err != nil {
 				return nil, err
 			}
 			switch {
-			case sec == nil:
+			case !present(sec):
 			case has && !force:
 				return nil, userErrorf("conflicting MFA config ID %q in entity ID %q", mid, f.ID)
 			case !has:
@@ -235,7 +241,8 @@ func (x *index) planMerge(m MergeRequest, from []string) (*mergePlan, error) {
 
 // applyMerge writes a merge: the target first, then aliases, groups, and
 // last the merged entities, so an interrupted merge leaves every alias and
-// membership pointing at an existing entity.
+// membership pointing at an existing entity. The caller holds s.mfa.mu for
+// reading (deleteSecretsOf).
 func (s *Store) applyMerge(ctx context.Context, p *mergePlan) error {
 	if err := s.saveEntity(ctx, p.to); err != nil {
 		return err

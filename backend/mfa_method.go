@@ -119,6 +119,14 @@ type MFAMethodInput struct {
 }
 
 // mfaState is the MFA configuration in memory, guarded by one lock.
+//
+// Lock order (see Store): stripes, then mu, then s.oidc.mu, then the index
+// lock. Configuration writes (methods, enforcements) hold mu alone, or with
+// the index lock inside it, and never take a stripe. Every write of an
+// entity's MFA secret (mfa/secret/...) holds its stripes and, inside them,
+// mu for reading, and re-checks there that its method exists; a method
+// delete holds mu for writing while it deletes the method and its secrets,
+// so no secret of a deleted method can be written after it.
 type mfaState struct {
 	mu           sync.RWMutex
 	methods      map[string]*MFAMethod
@@ -296,6 +304,9 @@ func parseOkta(in MFAMethodInput) (*OktaSettings, error) {
 	if o.BaseURL == "" && !in.Production.Set {
 		o.BaseURL = "okta.com"
 	}
+	if err := checkHostSetting("base_url", o.BaseURL); err != nil {
+		return nil, err
+	}
 	return o, nil
 }
 
@@ -307,6 +318,9 @@ func parseDuo(in MFAMethodInput) (*DuoSettings, error) {
 		return nil, fmt.Errorf("integration_key is empty")
 	case in.APIHostname == "":
 		return nil, fmt.Errorf("api_hostname is empty")
+	}
+	if err := checkHostSetting("api_hostname", in.APIHostname); err != nil {
+		return nil, err
 	}
 	return &DuoSettings{SecretKey: in.SecretKey, IntegrationKey: in.IntegrationKey, APIHostname: in.APIHostname, PushInfo: in.PushInfo, UsePasscode: in.UsePasscode}, nil
 }
@@ -352,6 +366,12 @@ func parsePingID(file string) (*PingSettings, error) {
 			return nil, fmt.Errorf("unknown key %q in pingid settings file", k)
 		}
 	}
+	// Vault accepts a file without idp_url (unusable: every use is refused).
+	if p.IDPURL != "" {
+		if err := checkProviderURL("idp_url", p.IDPURL); err != nil {
+			return nil, err
+		}
+	}
 	return p, nil
 }
 
@@ -387,7 +407,9 @@ func (s *Store) MFAMethods(ctx context.Context, typ string) ([]*MFAMethod, error
 
 // DeleteMFAMethod deletes a method of the given type that no enforcement
 // uses; an unknown id is not an error. Its TOTP seeds, recovery codes and
-// validation state go with it.
+// validation state go with it, all under s.mfa.mu held for writing: secret
+// writes hold it for reading and check the method under it, so none can
+// land after the delete. It takes no stripe (lock order: see Store).
 func (s *Store) DeleteMFAMethod(ctx context.Context, typ, id string) error {
 	if err := s.ready(ctx); err != nil {
 		return err

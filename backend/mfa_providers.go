@@ -20,8 +20,65 @@ import (
 
 // This file verifies MFA with the push providers through their HTTP APIs:
 // Duo's Auth API, Okta's factors API, and PingID's online authentication.
-// A provider's host may carry a scheme (http://127.0.0.1:8080) to reach a
-// private or test endpoint; without one it is https.
+// A provider's host may carry a scheme to reach a private or test endpoint;
+// without one it is https. Provider credentials are never sent in clear:
+// an address must use https, or http only on a loopback host
+// (http://127.0.0.1:8080), which method writes check (400) and every use
+// checks again, for methods stored before the rule.
+
+// checkProviderURL refuses an address a provider's credentials would be
+// sent to in clear (or that is no absolute URL); field names the setting.
+func checkProviderURL(field, raw string) error {
+	u, err := url.Parse(raw)
+	if err == nil && u.Host != "" {
+		switch {
+		case u.Scheme == "https":
+			return nil
+		case u.Scheme == "http" && isLoopback(u.Hostname()):
+			return nil
+		}
+	}
+	return fmt.Errorf("%s must use https unless its host is a loopback address", field)
+}
+
+// checkHostSetting checks a host setting (Okta's base_url, Duo's
+// api_hostname): one without a scheme is reached over https, one with a
+// scheme is the whole address and must pass checkProviderURL.
+func checkHostSetting(field, value string) error {
+	if !strings.Contains(value, "://") {
+		return nil
+	}
+	return checkProviderURL(field, value)
+}
+
+// providerEndpoint checks the address a provider method sends its
+// credentials to.
+func providerEndpoint(m *MFAMethod) error {
+	switch {
+	case m.Okta != nil:
+		return checkHostSetting("base_url", m.Okta.BaseURL)
+	case m.Duo != nil:
+		return checkHostSetting("api_hostname", m.Duo.APIHostname)
+	case m.PingID != nil:
+		return checkProviderURL("idp_url", m.PingID.IDPURL)
+	}
+	return fmt.Errorf("unrecognized type %q", m.Type)
+}
+
+// sameOrigin reports whether u has the scheme, host and port of base (a
+// missing port being the scheme's default).
+func sameOrigin(u, base *url.URL) bool {
+	port := func(x *url.URL) string {
+		if p := x.Port(); p != "" {
+			return p
+		}
+		if strings.EqualFold(x.Scheme, "http") {
+			return "80"
+		}
+		return "443"
+	}
+	return strings.EqualFold(u.Scheme, base.Scheme) && strings.EqualFold(u.Hostname(), base.Hostname()) && port(u) == port(base)
+}
 
 // verifyWithProvider asks the method's provider to verify the entity's
 // user: with the passcode when given, else by push. A provider that cannot
@@ -62,8 +119,10 @@ func (s *Store) mfaUsername(m *MFAMethod, entityID string) (string, error) {
 	return out, nil
 }
 
+// baseURL is the address of a host setting: as given when it has a scheme,
+// else https.
 func baseURL(host string) string {
-	if strings.HasPrefix(host, "http://") || strings.HasPrefix(host, "https://") {
+	if strings.Contains(host, "://") {
 		return strings.TrimSuffix(host, "/")
 	}
 	return "https://" + host
@@ -127,6 +186,9 @@ func (s *Store) verifyDuo(ctx context.Context, d *DuoSettings, user, passcode st
 // as user name.
 func (s *Store) duoCall(ctx context.Context, d *DuoSettings, path string, params url.Values) (*duoResponse, error) {
 	base := baseURL(d.APIHostname)
+	if err := checkHostSetting("api_hostname", d.APIHostname); err != nil {
+		return nil, err
+	}
 	u, err := url.Parse(base)
 	if err != nil {
 		return nil, err
@@ -183,8 +245,19 @@ func oktaBase(o *OktaSettings) string {
 	return "https://" + o.OrgName + "." + domain
 }
 
+// verifyOkta verifies the user's TOTP factor with the passcode, or sends a
+// push and polls it. The poll link comes from Okta's answer: it is followed
+// (with the API token) only on the configured base URL's scheme, host and
+// port, else the attempt fails without sending the token.
 func (s *Store) verifyOkta(ctx context.Context, o *OktaSettings, user, passcode string) (bool, error) {
 	base := oktaBase(o)
+	if err := checkHostSetting("base_url", o.BaseURL); err != nil {
+		return false, err
+	}
+	baseU, err := url.Parse(base)
+	if err != nil {
+		return false, err
+	}
 	call := func(method, u string, body any, into any) (int, error) {
 		var rd io.Reader
 		if body != nil {
@@ -232,12 +305,16 @@ func (s *Store) verifyOkta(ctx context.Context, o *OktaSettings, user, passcode 
 			return false, err
 		}
 		for v.FactorResult == "WAITING" && v.Links.Poll.Href != "" {
+			poll, err := url.Parse(v.Links.Poll.Href)
+			if err != nil || !sameOrigin(poll, baseU) {
+				return false, fmt.Errorf("refusing Okta's poll link %q: it is not on the configured base URL %s", v.Links.Poll.Href, base)
+			}
 			select {
 			case <-ctx.Done():
 				return false, ctx.Err()
 			case <-time.After(s.pollInterval):
 			}
-			if _, err := call(http.MethodGet, v.Links.Poll.Href, nil, &v); err != nil {
+			if _, err := call(http.MethodGet, poll.String(), nil, &v); err != nil {
 				return false, err
 			}
 		}
@@ -249,6 +326,9 @@ func (s *Store) verifyOkta(ctx context.Context, o *OktaSettings, user, passcode 
 // --- PingID (online authentication, requests and answers signed HS256) ---
 
 func (s *Store) verifyPingID(ctx context.Context, p *PingSettings, user string) (bool, error) {
+	if err := checkProviderURL("idp_url", p.IDPURL); err != nil {
+		return false, err
+	}
 	key, err := base64.StdEncoding.DecodeString(p.UseBase64Key)
 	if err != nil {
 		return false, fmt.Errorf("invalid use_base64_key in the PingID settings: %w", err)

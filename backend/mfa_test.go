@@ -203,6 +203,7 @@ func TestEntityDeleteRacingMFAWrites(t *testing.T) {
 	for i := range 200 {
 		e, _, err := st.UpsertEntity(ctx, EntityUpdate{Name: fmt.Sprintf("e-%d", i)})
 		require.NoError(t, err)
+		setSeed(t, st, mid, e.ID, []byte("12345678901234567890")) // recovery codes need an enrollment
 		start := make(chan struct{})
 		var wg sync.WaitGroup
 		wg.Add(2)
@@ -259,8 +260,7 @@ func TestProviderPushDoesNotBlockWrites(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("an entity write waited for the pending push")
 	}
-	_, err = st.GenerateRecoveryCodes(ctx, m.ID, e.ID)
-	require.NoError(t, err, "so did a write of the same secret")
+	require.NoError(t, st.ResetMFALockout(ctx, m.ID, e.ID), "nor did a write of the same secret")
 	cancel()
 	require.Error(t, <-pushed)
 }

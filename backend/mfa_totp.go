@@ -27,32 +27,86 @@ func secretKey(methodID, entityID string) string { return totpPrefix + methodID 
 
 func kSecret(methodID, entityID string) string { return "mfa-secret/" + methodID + "/" + entityID }
 
-// lockedSecret runs apply holding the locks of the entity's secret for the
-// method and of the entity itself, once it has made sure under them that
-// the entity still exists: an entity delete, which holds the entity's lock
-// while it removes the entity's secrets, cannot interleave with a write
-// that would bring a secret back.
-func (s *Store) lockedSecret(methodID, entityID string, apply func() error) error {
+// lockedSecret runs apply holding, in the store's lock order (see Store),
+// the stripes of the entity's secret for the method and of the entity, then
+// s.mfa.mu for reading. Under them it looks the method and the entity up
+// afresh and hands them to apply, or answers Vault's error when either is
+// gone: DeleteMFAMethod holds s.mfa.mu for writing while it deletes a
+// method and all its secrets, and an entity delete holds the entity's
+// stripe while it deletes the entity's secrets, so no write can bring back
+// a secret of a deleted method or entity. apply must not take s.mfa.mu
+// again (a waiting writer would deadlock it) nor any stripe.
+func (s *Store) lockedSecret(methodID, entityID string, apply func(m *MFAMethod, e *Entity) error) error {
 	return s.locked(func() []string { return []string{kSecret(methodID, entityID), kEntity(entityID)} }, func() error {
-		if err := s.checkEntity(entityID); err != nil {
-			return err
+		s.mfa.mu.RLock()
+		defer s.mfa.mu.RUnlock()
+		m := s.mfa.methods[methodID]
+		if m == nil {
+			return userErrorf("configuration for method ID %q does not exist", methodID)
 		}
-		return apply()
+		var e *Entity
+		s.idx.read(func() { e = s.idx.entities[entityID] })
+		if e == nil {
+			return userErrorf("invalid entity ID")
+		}
+		return apply(m, e)
 	})
 }
 
 // entitySecret is an entity's MFA state for one method.
 type entitySecret struct {
-	// TOTP seed (base32, no padding); the method holds its settings.
+	// TOTP seed (base32, no padding); the method holds its settings. The
+	// entity is enrolled only while it decodes to at least the method's
+	// key_size bytes (see enrolled); a record without one (an earlier
+	// version stored such records when it made recovery codes for an
+	// entity that never enrolled, and a merge may carry them) is "not
+	// present" for passcodes and recovery codes.
 	Key string `json:"key,omitempty"`
 	// LastStep is the last accepted TOTP time step; a code is accepted
 	// only for a later step, so each step is usable once.
 	LastStep int64 `json:"last_step,omitempty"`
-	// Failures counts refused attempts since the last success or reset.
+	// Failures counts refused attempts since the last success or reset,
+	// and the provider attempts in flight, which are counted (reserved)
+	// before the provider is asked.
 	Failures int `json:"failures,omitempty"`
-	// RecoveryHashes are SHA-256 hashes of the unused recovery codes.
+	// RecoveryHashes are SHA-256 hashes of the unused recovery codes (TOTP
+	// methods only; they work only while the entity is enrolled).
 	RecoveryHashes []string `json:"recovery_hashes,omitempty"`
 }
+
+// decodeSeed decodes a stored seed exactly as the TOTP library does before
+// it computes a code: trimmed, padded, upper-cased base32.
+func decodeSeed(key string) ([]byte, error) {
+	key = strings.ToUpper(strings.TrimSpace(key))
+	if n := len(key) % 8; n != 0 {
+		key += strings.Repeat("=", 8-n)
+	}
+	return base32.StdEncoding.DecodeString(key)
+}
+
+// seedLongEnough reports whether key decodes to a seed of at least the
+// method's key_size bytes (and at least one): the only seeds a passcode is
+// ever checked against.
+func seedLongEnough(key string, t *TOTPSettings) bool {
+	if key == "" || t == nil {
+		return false
+	}
+	seed, err := decodeSeed(key)
+	return err == nil && len(seed) >= max(t.KeySize, 1)
+}
+
+// enrolled reports whether sec holds an enrolled seed for the TOTP method.
+func enrolled(sec *entitySecret, m *MFAMethod) bool {
+	return sec != nil && m.Type == MFATOTP && seedLongEnough(sec.Key, m.TOTP)
+}
+
+func errNotPresent(m *MFAMethod, entityID string) error {
+	return userErrorf("MFA secret for method name %q not present in entity %q", m.Name, entityID)
+}
+
+// errRecoveryTOTPOnly refuses recovery codes for Duo, Okta and PingID: the
+// plugin holds no enrollment for them (they have their own bypass codes).
+var errRecoveryTOTPOnly = userErrorf("recovery codes are available only for TOTP methods")
 
 func (s *Store) readSecret(ctx context.Context, methodID, entityID string) (*entitySecret, error) {
 	sec := new(entitySecret)
@@ -97,30 +151,29 @@ type TOTPEnrollment struct {
 	Warning string
 }
 
-// GenerateTOTP makes a TOTP secret for the entity, unless it has one.
+// GenerateTOTP makes a TOTP secret for the entity, unless it is enrolled.
+// A new enrollment starts a fresh record: no used step, no refused
+// attempts, and no recovery codes (those of a record without a seed were
+// made without proof of a factor).
 func (s *Store) GenerateTOTP(ctx context.Context, methodID, entityID string) (*TOTPEnrollment, error) {
 	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
-	m, err := s.mfaTarget(methodID, entityID)
-	if err != nil {
+	if _, err := s.mfaTarget(methodID, entityID); err != nil {
 		return nil, err
 	}
-	if m.Type != MFATOTP {
-		return nil, userErrorf("generate not available for MFA type %q", m.Type)
-	}
 	var out *TOTPEnrollment
-	err = s.lockedSecret(methodID, entityID, func() error {
+	err := s.lockedSecret(methodID, entityID, func(m *MFAMethod, _ *Entity) error {
+		if m.Type != MFATOTP {
+			return userErrorf("generate not available for MFA type %q", m.Type)
+		}
 		sec, err := s.readSecret(ctx, methodID, entityID)
 		if err != nil {
 			return err
 		}
-		if sec != nil && sec.Key != "" {
+		if enrolled(sec, m) {
 			out = &TOTPEnrollment{Warning: fmt.Sprintf("Entity already has a secret for MFA method %q", m.Name)}
 			return nil
-		}
-		if sec == nil {
-			sec = &entitySecret{}
 		}
 		t := m.TOTP
 		key, err := totp.Generate(totp.GenerateOpts{
@@ -142,11 +195,12 @@ func (s *Store) GenerateTOTP(ctx context.Context, methodID, entityID string) (*T
 			}
 			out.Barcode = base64.StdEncoding.EncodeToString(buf.Bytes())
 		}
-		sec.Key = key.Secret()
-		sec.LastStep, sec.Failures = 0, 0
-		return s.putJSON(ctx, secretKey(methodID, entityID), sec)
+		return s.putJSON(ctx, secretKey(methodID, entityID), &entitySecret{Key: key.Secret()})
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // DestroyTOTP deletes the entity's TOTP secret for the method, with its
@@ -155,17 +209,13 @@ func (s *Store) DestroyTOTP(ctx context.Context, methodID, entityID string) erro
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	if err := s.checkEntity(entityID); err != nil {
+	if _, err := s.mfaTarget(methodID, entityID); err != nil {
 		return err
 	}
-	m, err := s.mfaTarget(methodID, entityID)
-	if err != nil {
-		return err
-	}
-	if m.Type != MFATOTP {
-		return userErrorf("method ID does not match TOTP type")
-	}
-	return s.lockedSecret(methodID, entityID, func() error {
+	return s.lockedSecret(methodID, entityID, func(m *MFAMethod, _ *Entity) error {
+		if m.Type != MFATOTP {
+			return userErrorf("method ID does not match TOTP type")
+		}
 		return s.delete(ctx, secretKey(methodID, entityID))
 	})
 }
@@ -198,103 +248,151 @@ func deniedf(format string, args ...any) error {
 	return &Error{Status: http.StatusForbidden, Msg: fmt.Sprintf(format, args...)}
 }
 
-// ValidateMFA checks the credentials. Every refused attempt is counted in
-// storage; at the method's max_validation_attempts the entity is locked out
-// of the method until ResetMFALockout. A TOTP code is accepted only for a
+// maxAttempts is the method's max_validation_attempts (Vault's default
+// for the providers, which have no such setting).
+func maxAttempts(m *MFAMethod) int {
+	if m.TOTP != nil {
+		return m.TOTP.MaxValidationAttempts
+	}
+	return defaultMaxTOTPValidateAttempts
+}
+
+// ValidateMFA checks the credentials of an enabled entity. Every refused
+// attempt is counted in storage; at the method's max_validation_attempts
+// the entity is locked out of the method until ResetMFALockout. A TOTP
+// code is checked only against an enrolled seed, and accepted only for a
 // time step later than the last accepted one, so no code works twice, even
-// across restarts. A recovery code works once.
+// across restarts. A recovery code (TOTP methods only) works once.
+//
+// A provider may take long (a push waits for the user), so it is asked
+// without holding the locks, which other writes share. The attempt is
+// counted (reserved) under the locks before the provider is asked, and
+// refused there once the count has reached the maximum, so attempts made at
+// once can never exceed it; after the answer a success clears the count, a
+// refusal keeps the reserved one, and a provider error releases it.
 func (s *Store) ValidateMFA(ctx context.Context, v MFAValidation) error {
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	m, err := s.mfaTarget(v.MethodID, v.EntityID)
-	if err != nil {
+	if _, err := s.mfaTarget(v.MethodID, v.EntityID); err != nil {
 		return err
 	}
-	if v.Passcode == "" && v.RecoveryCode == "" && m.Type == MFATOTP {
-		return userErrorf("MFA credentials not supplied")
-	}
-	if m.Type == MFATOTP && v.RecoveryCode == "" && len(v.Passcode) != m.TOTP.Digits {
-		// Malformed: refused without counting, as Vault refuses it
-		// before its attempt counter.
-		return errTOTPFailed
-	}
-	max := defaultMaxTOTPValidateAttempts
-	if m.TOTP != nil {
-		max = m.TOTP.MaxValidationAttempts
-	}
-	// local: the plugin checks the code itself (TOTP, or a recovery code
-	// for any method) instead of asking the method's provider.
-	local := m.Type == MFATOTP || v.RecoveryCode != ""
-	// load reads the entity's state for the method and refuses an entity
-	// that is locked out.
-	load := func() (*entitySecret, error) {
-		sec, err := s.readSecret(ctx, v.MethodID, v.EntityID)
+	var reserved *MFAMethod
+	err := s.lockedSecret(v.MethodID, v.EntityID, func(m *MFAMethod, e *Entity) error {
+		sec, err := s.openAttempt(ctx, m, e, v)
 		if err != nil {
-			return nil, err
-		}
-		if sec == nil {
-			if local {
-				return nil, userErrorf("MFA secret for method name %q not present in entity %q", m.Name, v.EntityID)
-			}
-			sec = &entitySecret{}
-		}
-		if sec.Failures >= max {
-			return nil, deniedf("maximum TOTP validation attempts %d exceeded the allowed attempts %d; an administrator must reset the lockout", sec.Failures+1, max)
-		}
-		return sec, nil
-	}
-	// record stores the outcome: a refusal counts, a success clears the
-	// count (and keeps what the credentials used up).
-	record := func(sec *entitySecret, ok bool) error {
-		if ok {
-			sec.Failures = 0
-		} else {
-			sec.Failures++
-		}
-		if err := s.putJSON(ctx, secretKey(v.MethodID, v.EntityID), sec); err != nil {
 			return err
 		}
-		switch {
-		case ok:
-			return nil
-		case local:
-			return errTOTPFailed
+		if m.Type == MFATOTP {
+			return s.recordAttempt(ctx, m, e, sec, checkCode(m, sec, v, s.now()))
 		}
-		return deniedf("failed to validate %s MFA", m.Type)
+		sec.Failures++
+		if err := s.putJSON(ctx, secretKey(m.ID, e.ID), sec); err != nil {
+			return err
+		}
+		reserved = m
+		return nil
+	})
+	if err != nil || reserved == nil {
+		return err
 	}
-
-	if local {
-		return s.lockedSecret(v.MethodID, v.EntityID, func() error {
-			sec, err := load()
-			if err != nil {
+	ok, verr := s.verifyWithProvider(ctx, reserved, v.EntityID, v.Passcode)
+	if verr == nil && !ok {
+		// Refused: the reserved attempt stays counted.
+		return deniedf("failed to validate %s MFA", reserved.Type)
+	}
+	// The outcome is stored even if the caller went away meanwhile.
+	ctx = context.WithoutCancel(ctx)
+	err = s.lockedSecret(v.MethodID, v.EntityID, func(_ *MFAMethod, e *Entity) error {
+		sec, err := s.readSecret(ctx, v.MethodID, v.EntityID)
+		if err != nil || sec == nil {
+			return err
+		}
+		if verr == nil && !e.Disabled {
+			sec.Failures = 0
+			return s.putJSON(ctx, secretKey(v.MethodID, v.EntityID), sec)
+		}
+		// A provider error, or an entity disabled meanwhile: the attempt
+		// reached no verdict that counts, so its reservation is released.
+		if sec.Failures > 0 { // else reset meanwhile
+			sec.Failures--
+			if err := s.putJSON(ctx, secretKey(v.MethodID, v.EntityID), sec); err != nil {
 				return err
 			}
-			return record(sec, checkCode(m, sec, v, s.now()))
-		})
-	}
-	// A provider may take long (a push waits for the user), so it is asked
-	// without holding the locks, which other writes share: the lockout is
-	// checked before and the outcome recorded after. Attempts made at the
-	// same moment may all pass the check before any is recorded.
-	if err := s.lockedSecret(v.MethodID, v.EntityID, func() error { _, err := load(); return err }); err != nil {
-		return err
-	}
-	ok, err := s.verifyWithProvider(ctx, m, v.EntityID, v.Passcode)
-	if err != nil {
-		return err
-	}
-	return s.lockedSecret(v.MethodID, v.EntityID, func() error {
-		sec, err := load()
-		if err != nil {
-			return err
 		}
-		return record(sec, ok)
+		if verr == nil {
+			return ErrEntityDisabled
+		}
+		return nil
 	})
+	if verr != nil {
+		return verr
+	}
+	return err
+}
+
+// openAttempt checks, under the secret's locks, everything an attempt is
+// refused for before its credentials are looked at, and returns the
+// entity's state for the method; nothing it refuses is counted. Refused:
+// a disabled entity; a recovery code for a method other than TOTP; for
+// TOTP, no credentials, a malformed passcode (as Vault refuses it before
+// its attempt counter) and an entity without an enrolled seed; for the
+// providers, an address credentials would be sent to in clear; and an
+// entity locked out of the method.
+func (s *Store) openAttempt(ctx context.Context, m *MFAMethod, e *Entity, v MFAValidation) (*entitySecret, error) {
+	if e.Disabled {
+		return nil, ErrEntityDisabled
+	}
+	isTOTP := m.Type == MFATOTP
+	switch {
+	case v.RecoveryCode != "" && !isTOTP:
+		return nil, errRecoveryTOTPOnly
+	case isTOTP && v.Passcode == "" && v.RecoveryCode == "":
+		return nil, userErrorf("MFA credentials not supplied")
+	case isTOTP && v.RecoveryCode == "" && len(v.Passcode) != m.TOTP.Digits:
+		return nil, errTOTPFailed
+	case !isTOTP:
+		if err := providerEndpoint(m); err != nil {
+			return nil, err
+		}
+	}
+	sec, err := s.readSecret(ctx, m.ID, e.ID)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case isTOTP && !enrolled(sec, m):
+		return nil, errNotPresent(m, e.ID)
+	case sec == nil:
+		sec = &entitySecret{}
+	}
+	if max := maxAttempts(m); sec.Failures >= max {
+		return nil, deniedf("maximum TOTP validation attempts %d exceeded the allowed attempts %d; an administrator must reset the lockout", sec.Failures+1, max)
+	}
+	return sec, nil
+}
+
+// recordAttempt stores the outcome of a TOTP attempt checked under the
+// locks: a refusal counts, a success clears the count (and keeps what the
+// credentials used up).
+func (s *Store) recordAttempt(ctx context.Context, m *MFAMethod, e *Entity, sec *entitySecret, ok bool) error {
+	if ok {
+		sec.Failures = 0
+	} else {
+		sec.Failures++
+	}
+	if err := s.putJSON(ctx, secretKey(m.ID, e.ID), sec); err != nil {
+		return err
+	}
+	if !ok {
+		return errTOTPFailed
+	}
+	return nil
 }
 
 // checkCode verifies a recovery code or a TOTP code and records what it
-// used up (the code, the time step) in sec.
+// used up (the code, the time step) in sec. The caller has made sure the
+// entity is enrolled.
 func checkCode(m *MFAMethod, sec *entitySecret, v MFAValidation, now time.Time) bool {
 	if v.RecoveryCode != "" {
 		return useRecoveryCode(sec, v.RecoveryCode)
@@ -308,8 +406,13 @@ func checkCode(m *MFAMethod, sec *entitySecret, v MFAValidation, now time.Time) 
 }
 
 // matchTOTP returns the time step within the skew window whose code equals
-// passcode.
+// passcode. A seed shorter than the method's key_size (or none) matches
+// nothing and no code is computed with it: anyone can compute the codes of
+// an empty or short key.
 func matchTOTP(secret, passcode string, now time.Time, t *TOTPSettings) (int64, bool) {
+	if !seedLongEnough(secret, t) {
+		return 0, false
+	}
 	period := int64(t.Period)
 	current := now.Unix() / period
 	opts := totp.ValidateOpts{Period: uint(t.Period), Digits: otp.Digits(t.Digits), Algorithm: otpAlgorithm(t.Algorithm)}
@@ -330,7 +433,7 @@ func (s *Store) ResetMFALockout(ctx context.Context, methodID, entityID string) 
 	if _, err := s.mfaTarget(methodID, entityID); err != nil {
 		return err
 	}
-	return s.lockedSecret(methodID, entityID, func() error {
+	return s.lockedSecret(methodID, entityID, func(*MFAMethod, *Entity) error {
 		sec, err := s.readSecret(ctx, methodID, entityID)
 		if err != nil || sec == nil || sec.Failures == 0 {
 			return err
@@ -343,26 +446,61 @@ func (s *Store) ResetMFALockout(ctx context.Context, methodID, entityID string) 
 // recoveryCodeCount is how many codes a generation makes.
 const recoveryCodeCount = 10
 
-// GenerateRecoveryCodes makes new single-use recovery codes for the entity
-// and method, replacing any earlier ones, and returns them; only their
-// hashes are stored.
+// GenerateRecoveryCodes makes new single-use recovery codes for an
+// administrator, without a factor, replacing any earlier ones, and returns
+// them; only their hashes are stored. Only TOTP methods have recovery codes,
+// and only for an enrolled entity.
 func (s *Store) GenerateRecoveryCodes(ctx context.Context, methodID, entityID string) ([]string, error) {
+	return s.generateRecoveryCodes(ctx, MFAValidation{MethodID: methodID, EntityID: entityID}, false)
+}
+
+// GenerateOwnRecoveryCodes makes new recovery codes for the entity itself:
+// as GenerateRecoveryCodes, but the request must carry exactly one valid
+// current factor, checked as ValidateMFA checks it (lockout, counted
+// refusals, a passcode's time step and a recovery code used up), under the
+// same locks as the replacement of the codes.
+func (s *Store) GenerateOwnRecoveryCodes(ctx context.Context, v MFAValidation) ([]string, error) {
+	return s.generateRecoveryCodes(ctx, v, true)
+}
+
+func (s *Store) generateRecoveryCodes(ctx context.Context, v MFAValidation, needFactor bool) ([]string, error) {
 	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
-	if _, err := s.mfaTarget(methodID, entityID); err != nil {
+	if _, err := s.mfaTarget(v.MethodID, v.EntityID); err != nil {
 		return nil, err
 	}
 	var codes []string
-	err := s.lockedSecret(methodID, entityID, func() error {
-		sec, err := s.readSecret(ctx, methodID, entityID)
-		if err != nil {
-			return err
+	err := s.lockedSecret(v.MethodID, v.EntityID, func(m *MFAMethod, e *Entity) error {
+		if needFactor && e.Disabled {
+			return ErrEntityDisabled
 		}
-		if sec == nil {
-			sec = &entitySecret{}
+		if m.Type != MFATOTP {
+			return errRecoveryTOTPOnly
 		}
-		sec.RecoveryHashes = nil
+		var sec *entitySecret
+		var err error
+		if needFactor {
+			if v.Passcode != "" && v.RecoveryCode != "" {
+				return userErrorf("supply either passcode or recovery_code, not both")
+			}
+			if sec, err = s.openAttempt(ctx, m, e, v); err != nil {
+				return err
+			}
+			if !checkCode(m, sec, v, s.now()) {
+				return s.recordAttempt(ctx, m, e, sec, false)
+			}
+			sec.Failures = 0
+		} else {
+			if sec, err = s.readSecret(ctx, m.ID, e.ID); err != nil {
+				return err
+			}
+			if !enrolled(sec, m) {
+				return errNotPresent(m, e.ID)
+			}
+		}
+		var hashes []string
+		codes = nil
 		for range recoveryCodeCount {
 			b := make([]byte, 10)
 			if _, err := rand.Read(b); err != nil {
@@ -370,11 +508,15 @@ func (s *Store) GenerateRecoveryCodes(ctx context.Context, methodID, entityID st
 			}
 			c := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b)[:16]
 			codes = append(codes, c[:8]+"-"+c[8:])
-			sec.RecoveryHashes = append(sec.RecoveryHashes, hashRecoveryCode(c))
+			hashes = append(hashes, hashRecoveryCode(c))
 		}
-		return s.putJSON(ctx, secretKey(methodID, entityID), sec)
+		sec.RecoveryHashes = hashes
+		return s.putJSON(ctx, secretKey(m.ID, e.ID), sec)
 	})
-	return codes, err
+	if err != nil {
+		return nil, err
+	}
+	return codes, nil
 }
 
 func hashRecoveryCode(code string) string {
@@ -400,19 +542,23 @@ func useRecoveryCode(sec *entitySecret, code string) bool {
 	return true
 }
 
-// mfaMethodIDs returns the ids of all MFA methods.
-func (s *Store) mfaMethodIDs() []string {
-	s.mfa.mu.RLock()
-	defer s.mfa.mu.RUnlock()
-	return sortedKeys(s.mfa.methods)
-}
-
-// deleteSecretsOf deletes the MFA secrets of a deleted entity.
+// deleteSecretsOf deletes the MFA secrets of a deleted entity. The caller
+// holds the entity's stripe and s.mfa.mu for reading (withMFAConfig), so no
+// method goes or comes with secrets meanwhile.
 func (s *Store) deleteSecretsOf(ctx context.Context, entityID string) error {
-	for _, mid := range s.mfaMethodIDs() {
+	for _, mid := range sortedKeys(s.mfa.methods) {
 		if err := s.delete(ctx, secretKey(mid, entityID)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// withMFAConfig runs f holding s.mfa.mu for reading. Lock order: the caller
+// may hold stripes (taken first), and f may take the index lock, never a
+// stripe nor s.mfa.mu again.
+func (s *Store) withMFAConfig(f func() error) error {
+	s.mfa.mu.RLock()
+	defer s.mfa.mu.RUnlock()
+	return f()
 }

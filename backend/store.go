@@ -54,6 +54,19 @@ type Options struct {
 // that what it looked up before locking is unchanged, and starts again if not.
 // Objects in the indexes are never modified in place: a write stores a new
 // copy and swaps it in, so readers need no object locks.
+//
+// Lock order, for the whole store: the stripes first (all of an operation's
+// at once, through s.locked, in ascending stripe order), then s.mfa.mu, then
+// s.oidc.mu, then the index lock (s.idx) innermost. A lock may be taken
+// while holding only locks earlier in this order: nobody takes a stripe
+// while holding s.mfa.mu, s.oidc.mu or the index lock, nor s.mfa.mu while
+// holding s.oidc.mu or the index lock, nor s.oidc.mu while holding the
+// index lock. s.mfa.mu and s.oidc.mu are RWMutexes that must not be taken
+// twice by one operation (a waiting writer would deadlock the second read).
+// Every write of an entity's MFA secret holds its stripes and s.mfa.mu for
+// reading (lockedSecret, withMFAConfig) and checks under them that its
+// method still exists; DeleteMFAMethod holds s.mfa.mu for writing while it
+// deletes a method and all its secrets.
 type Store struct {
 	storage logical.Storage
 	logger  hclog.Logger
@@ -76,6 +89,12 @@ type Store struct {
 	// lastSweep is when expired OIDC grants were last swept (Unix seconds).
 	lastSweep atomic.Int64
 }
+
+// refuseRedirects keeps the MFA providers' answers as they are: their APIs
+// do not redirect, and following one would send the method's credentials
+// (Go's client keeps the Authorization header for the same host name, even on
+// another port or over plain http) wherever the answer points.
+func refuseRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // New returns a Store over opts.Storage. Nothing is read until Load.
 func New(opts Options) *Store {
@@ -103,7 +122,7 @@ func New(opts Options) *Store {
 		s.snap.armed[i].Store(true)
 	}
 	if s.httpClient == nil {
-		s.httpClient = &http.Client{Timeout: 90 * time.Second}
+		s.httpClient = &http.Client{Timeout: 90 * time.Second, CheckRedirect: refuseRedirects}
 	}
 	if s.pollInterval <= 0 {
 		s.pollInterval = time.Second

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/vault-identity/vault-plugin-secrets-identity/internal/devvault"
 )
 
 func TestMFAConfigurationMatchesBuiltin(t *testing.T) {
@@ -92,13 +94,15 @@ func oathtool(t *testing.T, otpauth string, at time.Time) string {
 }
 
 // TestTOTPWithOathtoolThroughUserpassCaller enrolls a real userpass user
-// (self-service generate), then validates oathtool's codes for that user:
-// accepted once, refused when replayed, locked out after the attempts, and
-// open again after an administrator's reset.
+// (self-service generate), makes recovery codes for it with a current
+// factor, then validates oathtool's codes for that user: accepted once,
+// refused when replayed, locked out after the attempts, and open again
+// after an administrator's reset.
 func TestTOTPWithOathtoolThroughUserpassCaller(t *testing.T) {
 	require.Equal(t, http.StatusNoContent, do(t, "PUT", "sys/policies/acl/ident-mfa", map[string]any{
 		"policy": fmt.Sprintf(`path "%s/mfa/method/totp/generate" { capabilities = ["update"] }
-path "%s/mfa/validate" { capabilities = ["update"] }`, mount, mount),
+path "%s/mfa/recovery-codes/generate" { capabilities = ["update"] }
+path "%s/mfa/validate" { capabilities = ["update"] }`, mount, mount, mount),
 	}).Status)
 	require.Equal(t, http.StatusNoContent, do(t, "POST", "auth/userpass/users/mfa-user", map[string]any{"password": "pw", "token_policies": "ident-mfa"}).Status)
 	forgetVaultEntity(t, "mfa-user", userpassAccessor)
@@ -126,6 +130,23 @@ path "%s/mfa/validate" { capabilities = ["update"] }`, mount, mount),
 				return r.Status, r.Errors
 			}
 			now := time.Now()
+
+			// The user's own recovery codes need a current factor: here the
+			// previous step's code (skew 1), which is then used up.
+			recovery := func(body map[string]any) devvault.Reply {
+				body["method_id"] = methodID
+				return asToken(t, token, "POST", mount+"/mfa/recovery-codes/generate", body)
+			}
+			r := recovery(map[string]any{})
+			require.Equal(t, http.StatusBadRequest, r.Status)
+			require.Equal(t, []string{"MFA credentials not supplied"}, r.Errors)
+			r = recovery(map[string]any{"passcode": oathtool(t, otpauth, now.Add(-30*time.Second))})
+			require.Equal(t, http.StatusOK, r.Status, r.Errors)
+			codes := r.Data["recovery_codes"].([]any)
+			require.Len(t, codes, 10)
+			r = asToken(t, token, "POST", mount+"/mfa/validate", map[string]any{"method_id": methodID, "recovery_code": codes[0]})
+			require.Equal(t, http.StatusOK, r.Status, r.Errors)
+
 			code := oathtool(t, otpauth, now)
 			status, errs := validate(code)
 			require.Equal(t, http.StatusOK, status, errs)

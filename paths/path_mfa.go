@@ -34,14 +34,14 @@ func mfaMethodFields(typ string) map[string]*framework.FieldSchema {
 		f["username_format"] = &framework.FieldSchema{Type: framework.TypeString, Description: "A template string for mapping Identity names to MFA method names. Values to substitute should be placed in {{}}. For example, \"{{identity.entity.name}}@example.com\"."}
 		f["org_name"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Name of the organization to be used in the Okta API."}
 		f["api_token"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Okta API key.", DisplayAttrs: &framework.DisplayAttributes{Sensitive: true}}
-		f["base_url"] = &framework.FieldSchema{Type: framework.TypeString, Description: "The base domain to use for the Okta API (okta.com by default). A value with a scheme (https://okta.internal) is used as the whole address."}
+		f["base_url"] = &framework.FieldSchema{Type: framework.TypeString, Description: "The base domain to use for the Okta API (okta.com by default). A value with a scheme (https://okta.internal) is used as the whole address; it must use https unless its host is a loopback address."}
 		f["primary_email"] = &framework.FieldSchema{Type: framework.TypeBool, Description: "If true, the username will only match the primary email for the account."}
 		f["production"] = &framework.FieldSchema{Type: framework.TypeBool, Description: "(DEPRECATED) Use base_url instead."}
 	case backend.MFADuo:
 		f["username_format"] = &framework.FieldSchema{Type: framework.TypeString, Description: "A template string for mapping Identity names to MFA method names. Values to substitute should be placed in {{}}."}
 		f["secret_key"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Secret key for Duo.", DisplayAttrs: &framework.DisplayAttributes{Sensitive: true}}
 		f["integration_key"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Integration key for Duo.", DisplayAttrs: &framework.DisplayAttributes{Sensitive: true}}
-		f["api_hostname"] = &framework.FieldSchema{Type: framework.TypeString, Description: "API host name for Duo. A value with a scheme is used as the whole address."}
+		f["api_hostname"] = &framework.FieldSchema{Type: framework.TypeString, Description: "API host name for Duo. A value with a scheme is used as the whole address; it must use https unless its host is a loopback address."}
 		f["push_info"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Push information for Duo."}
 		f["use_passcode"] = &framework.FieldSchema{Type: framework.TypeBool, Description: "If true, the user is reminded to use the passcode upon MFA validation."}
 	case backend.MFAPingID:

@@ -2,13 +2,19 @@ package paths_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
+	"fmt"
 	"image/png"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vault-identity/vault-plugin-secrets-identity/internal/fakeproviders"
@@ -272,4 +278,173 @@ func TestMFAPushProviders(t *testing.T) {
 	require.Equal(t, http.StatusOK, validate(pm, "").Status)
 	ping.Users["alice"] = 10000
 	require.Equal(t, http.StatusForbidden, validate(pm, "").Status)
+}
+
+// seedOf is the base32 seed of an otpauth URL.
+func seedOf(t *testing.T, otpauth string) string {
+	t.Helper()
+	u, err := url.Parse(otpauth)
+	require.NoError(t, err)
+	return u.Query().Get("secret")
+}
+
+func codeAt(t *testing.T, seed string, at time.Time) string {
+	t.Helper()
+	c, err := totp.GenerateCodeCustom(seed, at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	require.NoError(t, err)
+	return c
+}
+
+// An entity that never enrolled has no recovery codes to make, and the code
+// of the empty key is never accepted: neither after an admin generation of
+// recovery codes, nor with a seedless record left by an earlier version.
+func TestMFAEmptySeedNeverValidates(t *testing.T) {
+	b, entityID := oidcBackend(t)
+	m := createMethod(t, b, "totp", map[string]any{"issuer": "Acme", "method_name": "acme"})
+	notPresent := `MFA secret for method name "acme" not present in entity "` + entityID + `"`
+
+	before := snapshot(b)
+	r := b.Write("mfa/recovery-codes/admin-generate", map[string]any{"method_id": m, "entity_id": entityID})
+	require.Equal(t, http.StatusBadRequest, r.Status)
+	require.Equal(t, notPresent, r.ErrorText())
+	require.Equal(t, before, snapshot(b), "a refused generation writes nothing")
+	r = b.Write("mfa/admin-validate", map[string]any{"method_id": m, "entity_id": entityID, "passcode": codeAt(t, "", time.Now())})
+	require.Equal(t, http.StatusBadRequest, r.Status)
+	require.Equal(t, notPresent, r.ErrorText())
+
+	// A record an earlier version stored without a seed.
+	entry, err := logical.StorageEntryJSON("mfa/secret/"+m+"/"+entityID, map[string]any{"failures": 1})
+	require.NoError(t, err)
+	require.NoError(t, b.Storage.Put(context.Background(), entry))
+	before = snapshot(b)
+	r = b.Write("mfa/admin-validate", map[string]any{"method_id": m, "entity_id": entityID, "passcode": codeAt(t, "", time.Now())})
+	require.Equal(t, http.StatusBadRequest, r.Status)
+	require.Equal(t, notPresent, r.ErrorText())
+	require.Equal(t, before, snapshot(b), "nothing counted")
+}
+
+// Recovery codes: only for TOTP methods, only for an enrolled entity, and
+// the caller's own generation needs a current factor.
+func TestMFARecoveryCodesNeedEnrollmentAndFactor(t *testing.T) {
+	b, entityID := oidcBackend(t) // alice, the caller
+	m := createMethod(t, b, "totp", map[string]any{"issuer": "Acme", "method_name": "acme", "max_validation_attempts": 3})
+	self := func(data map[string]any) testutil.Result {
+		data["method_id"] = m
+		return b.Handle(&logical.Request{Operation: logical.UpdateOperation, Path: "mfa/recovery-codes/generate", Data: data, EntityID: "vault-entity"})
+	}
+	validate := func(data map[string]any) testutil.Result {
+		data["method_id"] = m
+		return b.Handle(&logical.Request{Operation: logical.UpdateOperation, Path: "mfa/validate", Data: data, EntityID: "vault-entity"})
+	}
+	refusedAs := func(r testutil.Result, status int, msg string, before map[string]string) {
+		t.Helper()
+		require.Equal(t, status, r.Status, r.ErrorText())
+		require.Equal(t, msg, r.ErrorText())
+		if before != nil {
+			require.Equal(t, before, snapshot(b), "the refusal changed nothing")
+		}
+	}
+
+	// Not enrolled: no codes, whoever asks.
+	before := snapshot(b)
+	refusedAs(self(map[string]any{"passcode": "123456"}), http.StatusBadRequest, `MFA secret for method name "acme" not present in entity "`+entityID+`"`, before)
+	refusedAs(self(map[string]any{}), http.StatusBadRequest, "MFA credentials not supplied", before)
+
+	enroll := b.Write("mfa/method/totp/admin-generate", map[string]any{"method_id": m, "entity_id": entityID})
+	require.Equal(t, http.StatusOK, enroll.Status, enroll.ErrorText())
+	seed := seedOf(t, enroll.Data()["url"].(string))
+
+	// No factor, both factors, a malformed passcode: refused, nothing counted.
+	before = snapshot(b)
+	refusedAs(self(map[string]any{}), http.StatusBadRequest, "MFA credentials not supplied", before)
+	refusedAs(self(map[string]any{"passcode": codeAt(t, seed, time.Now()), "recovery_code": "AAAAAAAA-AAAAAAAA"}), http.StatusBadRequest, "supply either passcode or recovery_code, not both", before)
+	refusedAs(self(map[string]any{"passcode": "12345"}), http.StatusForbidden, "failed to validate TOTP passcode", before)
+
+	// A wrong passcode counts, as on mfa/validate, and makes no codes.
+	refusedAs(self(map[string]any{"passcode": wrongCode(t, seed)}), http.StatusForbidden, "failed to validate TOTP passcode", nil)
+	require.NotEqual(t, before, snapshot(b), "the refusal was counted")
+
+	// A correct passcode makes codes and uses up its time step.
+	code := codeAt(t, seed, time.Now())
+	r := self(map[string]any{"passcode": code})
+	require.Equal(t, http.StatusOK, r.Status, r.ErrorText())
+	validSchema(t, b, r)
+	codes := r.Data()["recovery_codes"].([]string)
+	require.Len(t, codes, 10)
+	refusedAs(validate(map[string]any{"passcode": code}), http.StatusForbidden, "failed to validate TOTP passcode", nil)
+
+	// A recovery code is a factor too; it is used up, and the new set
+	// replaces the old one.
+	r = self(map[string]any{"recovery_code": codes[0]})
+	require.Equal(t, http.StatusOK, r.Status, r.ErrorText())
+	fresh := r.Data()["recovery_codes"].([]string)
+	refusedAs(validate(map[string]any{"recovery_code": codes[1]}), http.StatusForbidden, "failed to validate TOTP passcode", nil)
+	require.Equal(t, http.StatusOK, validate(map[string]any{"recovery_code": fresh[0]}).Status)
+
+	// Locked out: no codes either, nothing changes.
+	for range 3 {
+		validate(map[string]any{"passcode": wrongCode(t, seed)})
+	}
+	before = snapshot(b)
+	r = self(map[string]any{"recovery_code": fresh[1]})
+	require.Equal(t, http.StatusForbidden, r.Status)
+	require.True(t, strings.HasPrefix(r.ErrorText(), "maximum TOTP validation attempts "), r.ErrorText())
+	require.Equal(t, before, snapshot(b))
+
+	// An administrator makes codes without a factor, for an enrolled entity.
+	r = b.Write("mfa/recovery-codes/admin-generate", map[string]any{"method_id": m, "entity_id": entityID})
+	require.Equal(t, http.StatusOK, r.Status, r.ErrorText())
+	require.Len(t, r.Data()["recovery_codes"], 10)
+
+	// Not for other method types, and a recovery code is no factor for them.
+	duo := createMethod(t, b, "duo", map[string]any{"secret_key": "s", "integration_key": "i", "api_hostname": "api.duo.test"})
+	before = snapshot(b)
+	refusedAs(b.Write("mfa/recovery-codes/admin-generate", map[string]any{"method_id": duo, "entity_id": entityID}), http.StatusBadRequest, "recovery codes are available only for TOTP methods", before)
+	refusedAs(b.Handle(&logical.Request{Operation: logical.UpdateOperation, Path: "mfa/recovery-codes/generate", Data: map[string]any{"method_id": duo, "passcode": "123456"}, EntityID: "vault-entity"}),
+		http.StatusBadRequest, "recovery codes are available only for TOTP methods", before)
+	refusedAs(b.Write("mfa/admin-validate", map[string]any{"method_id": duo, "entity_id": entityID, "recovery_code": fresh[2]}), http.StatusBadRequest, "recovery codes are available only for TOTP methods", before)
+}
+
+// wrongCode is a 6-digit code that no step of the skew window accepts.
+func wrongCode(t *testing.T, seed string) string {
+	t.Helper()
+	now := time.Now()
+	valid := map[string]bool{}
+	for d := -2; d <= 2; d++ {
+		valid[codeAt(t, seed, now.Add(time.Duration(d)*30*time.Second))] = true
+	}
+	for i := 0; ; i++ {
+		if c := fmt.Sprintf("%06d", i); !valid[c] {
+			return c
+		}
+	}
+}
+
+// mfa/admin-validate refuses a disabled entity with 403 and counts nothing.
+func TestMFAAdminValidateRefusesDisabledEntity(t *testing.T) {
+	b, entityID := oidcBackend(t)
+	m := createMethod(t, b, "totp", map[string]any{"issuer": "Acme"})
+	enroll := b.Write("mfa/method/totp/admin-generate", map[string]any{"method_id": m, "entity_id": entityID})
+	require.Equal(t, http.StatusOK, enroll.Status)
+	seed := seedOf(t, enroll.Data()["url"].(string))
+	require.Equal(t, http.StatusNoContent, b.Write("entity/id/"+entityID, map[string]any{"disabled": true}).Status)
+	before := snapshot(b)
+	for _, passcode := range []string{codeAt(t, seed, time.Now()), wrongCode(t, seed)} {
+		r := b.Write("mfa/admin-validate", map[string]any{"method_id": m, "entity_id": entityID, "passcode": passcode})
+		require.Equal(t, http.StatusForbidden, r.Status)
+		require.Equal(t, "permission denied: the entity is disabled", r.ErrorText())
+	}
+	require.Equal(t, before, snapshot(b))
+}
+
+// Provider addresses must be https unless they are on loopback.
+func TestMFAProviderURLsMustUseHTTPS(t *testing.T) {
+	b := newBackend(t)
+	b.List("mfa/method/") // loads the store, which writes its defaults
+	ping := base64.StdEncoding.EncodeToString([]byte("use_base64_key=a2V5\nuse_signature=true\ntoken=t\norg_alias=o\nidp_url=http://example.com/pingid"))
+	refused(t, b, "mfa/method/okta", map[string]any{"org_name": "acme", "api_token": "t", "base_url": "http://example.com"}, "base_url must use https unless its host is a loopback address")
+	refused(t, b, "mfa/method/duo", map[string]any{"secret_key": "s", "integration_key": "i", "api_hostname": "http://example.com"}, "api_hostname must use https unless its host is a loopback address")
+	refused(t, b, "mfa/method/pingid", map[string]any{"settings_file_base64": ping}, "idp_url must use https unless its host is a loopback address")
+	createMethod(t, b, "okta", map[string]any{"org_name": "acme", "api_token": "t", "base_url": "http://127.0.0.1:8080"})
+	createMethod(t, b, "duo", map[string]any{"secret_key": "s", "integration_key": "i", "api_hostname": "https://api.duo.test"})
 }

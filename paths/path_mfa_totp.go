@@ -144,8 +144,11 @@ func (h *mfaHandler) stepUpPaths() []*framework.Path {
 		update("mfa/admin-validate$", "admin-validate", "", adminValidateFields, h.adminValidate, "Validate MFA credentials of an entity.", valid, mfaValidateHelp),
 		update("mfa/admin-reset-lockout$", "reset", "lockout", map[string]*framework.FieldSchema{"method_id": methodIDField, "entity_id": entityIDField},
 			h.resetLockout, "Clear an entity's refused attempts for a method.", noContent, mfaValidateHelp),
-		update("mfa/recovery-codes/generate$", "generate", "recovery-codes", map[string]*framework.FieldSchema{"method_id": methodIDField},
-			h.recoveryCodes, "Make new recovery codes for the caller's entity.", codes, recoveryHelp),
+		update("mfa/recovery-codes/generate$", "generate", "recovery-codes", map[string]*framework.FieldSchema{
+			"method_id":     methodIDField,
+			"passcode":      field("A current TOTP code of the method; exactly one of passcode and recovery_code is required."),
+			"recovery_code": field("An unused recovery code of the method, used up; exactly one of passcode and recovery_code is required."),
+		}, h.recoveryCodes, "Make new recovery codes for the caller's entity, proving a current factor.", codes, recoveryHelp),
 		update("mfa/recovery-codes/admin-generate$", "admin-generate", "recovery-codes", map[string]*framework.FieldSchema{"method_id": methodIDField, "entity_id": entityIDField},
 			h.adminRecoveryCodes, "Make new recovery codes for an entity.", codes, recoveryHelp),
 		update("mfa/evaluate$", "evaluate", "", map[string]*framework.FieldSchema{
@@ -222,7 +225,16 @@ func (h *mfaHandler) recoveryCodes(ctx context.Context, req *logical.Request, d 
 	if err != nil {
 		return respondErr(req, err)
 	}
-	return h.makeCodes(ctx, req, d.Get("method_id").(string), entityID)
+	codes, err := h.store.GenerateOwnRecoveryCodes(ctx, backend.MFAValidation{
+		MethodID:     d.Get("method_id").(string),
+		EntityID:     entityID,
+		Passcode:     strings.TrimSpace(d.Get("passcode").(string)),
+		RecoveryCode: d.Get("recovery_code").(string),
+	})
+	if err != nil {
+		return respondErr(req, err)
+	}
+	return &logical.Response{Data: map[string]any{"recovery_codes": codes}}, nil
 }
 
 func (h *mfaHandler) adminRecoveryCodes(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -277,5 +289,15 @@ PingID methods an empty passcode sends a push. Refusals answer 403.
 Makes ten new single-use recovery codes for the entity and method, replacing
 earlier ones. They are shown once; only their SHA-256 hashes are stored. Pass
 one as recovery_code to mfa/validate instead of a passcode.
+
+Recovery codes exist only for TOTP methods (Duo, Okta and PingID have their
+own bypass codes), and only for an entity enrolled in the method (see
+mfa/method/totp/generate); a code satisfies only the method it was made for,
+and only while the entity stays enrolled. mfa/recovery-codes/generate, for the
+caller's entity, requires exactly one current factor in the same request: a
+passcode, checked as mfa/validate checks it (a wrong one counts towards the
+lockout, a correct one uses up its time step), or an unused recovery code,
+which is used up. mfa/recovery-codes/admin-generate, for administrators,
+requires no factor.
 `)
 )

@@ -28,10 +28,14 @@ type FakeDuo struct {
 	*httptest.Server
 	IKey, SKey string
 	Passcode   string
+	// Delay is how long every answer waits (before it is counted), so that
+	// tests can make attempts overlap.
+	Delay time.Duration
 
-	mu    sync.Mutex
-	Users map[string]string
-	Calls []url.Values
+	mu       sync.Mutex
+	Users    map[string]string
+	Calls    []url.Values
+	attempts int
 }
 
 // NewFakeDuo starts a fake Duo on loopback.
@@ -41,7 +45,16 @@ func NewFakeDuo(ikey, skey string) *FakeDuo {
 	return d
 }
 
+// Attempts is how many signed preauth calls (one per verification) Duo
+// received.
+func (d *FakeDuo) Attempts() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.attempts
+}
+
 func (d *FakeDuo) serve(w http.ResponseWriter, r *http.Request) {
+	time.Sleep(d.Delay)
 	body, _ := io.ReadAll(r.Body)
 	params, _ := url.ParseQuery(string(body))
 	canon := strings.Join([]string{r.Header.Get("Date"), r.Method, strings.ToLower(r.Host), r.URL.Path, params.Encode()}, "\n")
@@ -55,6 +68,9 @@ func (d *FakeDuo) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	d.mu.Lock()
 	d.Calls = append(d.Calls, params)
+	if r.URL.Path == "/auth/v2/preauth" {
+		d.attempts++
+	}
 	answer := d.Users[params.Get("username")]
 	d.mu.Unlock()
 	result := "deny"
@@ -89,10 +105,18 @@ type FakeOkta struct {
 	*httptest.Server
 	Token    string
 	Passcode string
+	// Delay is how long every answer waits, so that tests can make
+	// attempts overlap.
+	Delay time.Duration
+	// PollBase, when set, replaces the fake's own address in the poll link
+	// of a push (_links.poll.href), as a hostile or misconfigured Okta
+	// could answer.
+	PollBase string
 
-	mu    sync.Mutex
-	Users map[string]string
-	polls int
+	mu       sync.Mutex
+	Users    map[string]string
+	polls    int
+	attempts int
 }
 
 // NewFakeOkta starts a fake Okta on loopback.
@@ -103,6 +127,7 @@ func NewFakeOkta(token string) *FakeOkta {
 }
 
 func (o *FakeOkta) serve(w http.ResponseWriter, r *http.Request) {
+	time.Sleep(o.Delay)
 	if r.Header.Get("Authorization") != "SSWS "+o.Token {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
@@ -116,6 +141,9 @@ func (o *FakeOkta) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reply := func(v any) { json.NewEncoder(w).Encode(v) }
+	if len(parts) == 4 && parts[3] == "verify" {
+		o.attempts++
+	}
 	switch {
 	case len(parts) == 1:
 		reply(map[string]any{"id": login})
@@ -132,7 +160,11 @@ func (o *FakeOkta) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		reply(map[string]any{"factorResult": result})
 	case len(parts) == 4 && parts[2] == "push-1" && parts[3] == "verify":
-		reply(map[string]any{"factorResult": "WAITING", "_links": map[string]any{"poll": map[string]any{"href": o.URL + "/api/v1/users/" + parts[0] + "/factors/push-1/transactions/t1"}}})
+		base := o.URL
+		if o.PollBase != "" {
+			base = o.PollBase
+		}
+		reply(map[string]any{"factorResult": "WAITING", "_links": map[string]any{"poll": map[string]any{"href": base + "/api/v1/users/" + parts[0] + "/factors/push-1/transactions/t1"}}})
 	case len(parts) == 5 && parts[3] == "transactions":
 		o.polls++
 		reply(map[string]any{"factorResult": o.Users[login]})
@@ -148,6 +180,14 @@ func (o *FakeOkta) Polls() int {
 	return o.polls
 }
 
+// Attempts is how many factor verifications (passcode or push) Okta
+// received.
+func (o *FakeOkta) Attempts() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.attempts
+}
+
 // FakePingID answers PingID's online authentication, checking the signed
 // request and signing its answer with the same key. Users maps a user name
 // to errorId 200 (approved) or another code.
@@ -156,9 +196,13 @@ type FakePingID struct {
 	Key      []byte
 	OrgAlias string
 	Token    string
+	// Delay is how long every answer waits (before it is counted), so that
+	// tests can make attempts overlap.
+	Delay time.Duration
 
-	mu    sync.Mutex
-	Users map[string]int
+	mu       sync.Mutex
+	Users    map[string]int
+	attempts int
 }
 
 // NewFakePingID starts a fake PingID on loopback.
@@ -185,7 +229,15 @@ func (p *FakePingID) SettingsFile() string {
 	return base64.StdEncoding.EncodeToString([]byte(file))
 }
 
+// Attempts is how many authentication requests PingID received.
+func (p *FakePingID) Attempts() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.attempts
+}
+
 func (p *FakePingID) serve(w http.ResponseWriter, r *http.Request) {
+	time.Sleep(p.Delay)
 	raw, _ := io.ReadAll(r.Body)
 	jws, err := jose.ParseSigned(string(raw), []jose.SignatureAlgorithm{jose.HS256})
 	if r.URL.Path != "/pingid/rest/4/authonline/do" || err != nil {
@@ -208,6 +260,7 @@ func (p *FakePingID) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	json.Unmarshal(payload, &req)
 	p.mu.Lock()
+	p.attempts++
 	code, ok := p.Users[req.ReqBody.UserName]
 	p.mu.Unlock()
 	if !ok || req.ReqHeader.OrgAlias != p.OrgAlias || req.ReqHeader.SecretKey != p.Token {
