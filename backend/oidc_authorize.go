@@ -238,7 +238,14 @@ func supportedScopes(requested []string, p *Provider) []string {
 	return append([]string{OpenIDScope}, p.supported(requested)...)
 }
 
-// checkChallenge checks the PKCE parameters.
+// publicNeedsS256 refuses a public client's PKCE with the plain method.
+const publicNeedsS256 = "public clients must use code_challenge_method S256"
+
+// checkChallenge checks the PKCE parameters. Public clients must use S256
+// (RFC 9700 section 2.1.1, OAuth 2.1): plain, also the default when the
+// method is absent, protects nothing when the challenge can be seen, and
+// a public client has no secret to fall back on. Confidential clients keep
+// Vault's rules: plain allowed, and the default.
 func checkChallenge(r AuthorizeRequest, c *Client) error {
 	fail := func(desc string) error { return AuthzError(r, "invalid_request", desc) }
 	if !r.CodeChallenge.Set {
@@ -247,10 +254,14 @@ func checkChallenge(r AuthorizeRequest, c *Client) error {
 		}
 		return nil
 	}
-	switch challengeMethod(r.CodeChallengeMethod) {
+	method := challengeMethod(r.CodeChallengeMethod)
+	switch method {
 	case "plain", "S256":
 	default:
 		return fail("invalid code_challenge_method")
+	}
+	if c.ClientType == ClientPublic && method != "S256" {
+		return fail(publicNeedsS256)
 	}
 	if n := len(r.CodeChallenge.Val); n < 43 || n > 128 {
 		return fail("invalid code_challenge")

@@ -21,14 +21,16 @@ import (
 )
 
 // Grants of the provider: authorization codes, access tokens, refresh
-// tokens and revoked refresh token families. Each is stored under the
-// SHA-256 of its value, never the value itself, and read from storage on
-// use, so every node sees the same state and a restart loses nothing.
+// tokens, the spans of refresh token families and revoked families. Codes
+// and tokens are stored under the SHA-256 of their value, never the value
+// itself, and read from storage on use, so every node sees the same state
+// and a restart loses nothing.
 const (
 	grantPrefix    = "oidc/grant/"
 	codeGrant      = "code"
 	accessGrant    = "access"
 	refreshGrant   = "refresh"
+	familySpan     = "span"
 	revokedFamily  = "family"
 	accessPrefix   = "hvo_at_"
 	refreshPrefix  = "hvo_rt_"
@@ -50,6 +52,11 @@ var GrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClient
 // memory too (oidcState.revoked).
 const familyPrefix = grantPrefix + revokedFamily + "/"
 
+// spanPrefix holds, under a family's id, when the last token of the family
+// issued so far expires: a revocation must last until then. Written at
+// every issue of the family's tokens, read only to revoke it.
+const spanPrefix = grantPrefix + familySpan + "/"
+
 func isGrantKey(key string) bool { return strings.HasPrefix(key, grantPrefix) }
 
 func grantKey(kind, value string) string {
@@ -67,8 +74,11 @@ type grant struct {
 	IssuedAt time.Time `json:"issued_at"`
 	ExpireAt time.Time `json:"expire_at"`
 	// Family links the tokens of one authorization through refreshes;
-	// revoking it revokes them all.
-	Family string `json:"family,omitempty"`
+	// revoking it revokes them all. FamilyExpireAt is when the last token
+	// of the family issued up to this one expires, as recorded at issue:
+	// refreshes are a chain, so the newest grant knows the latest.
+	Family         string    `json:"family,omitempty"`
+	FamilyExpireAt time.Time `json:"family_expire_at,omitzero"`
 	// Used marks a refresh token that was exchanged: presenting it again
 	// is a reuse.
 	Used bool `json:"used,omitempty"`
@@ -222,6 +232,8 @@ func (s *Store) exchangeCode(ctx context.Context, cc *clientContext, r TokenExch
 }
 
 // checkVerifier checks the PKCE code_verifier against the code's challenge.
+// A public client's code recorded with plain (issued before public clients
+// had to use S256) is refused.
 func checkVerifier(code *grant, c *Client, verifier string) error {
 	if code.Challenge == "" {
 		if c.ClientType == ClientPublic {
@@ -231,6 +243,9 @@ func checkVerifier(code *grant, c *Client, verifier string) error {
 			return invalidRequest("unexpected code_verifier for token exchange")
 		}
 		return nil
+	}
+	if c.ClientType == ClientPublic && code.ChallengeMethod != "S256" {
+		return invalidRequest(publicNeedsS256)
 	}
 	if verifier == "" {
 		return invalidRequest("expected code_verifier for token exchange")
@@ -270,7 +285,7 @@ func (s *Store) refresh(ctx context.Context, cc *clientContext, r TokenExchange)
 		case old.Provider != r.Provider:
 			return invalidGrant("refresh token was not issued by the provider")
 		case old.Used:
-			if err := s.revokeFamily(ctx, old.Family, cc.client); err != nil {
+			if err := s.revokeFamily(ctx, old, cc.client); err != nil {
 				return err
 			}
 			s.logger.Warn("refresh token reused: its grant is revoked", "client_id", old.ClientID, "entity_id", old.EntityID)
@@ -297,7 +312,10 @@ func (s *Store) refresh(ctx context.Context, cc *clientContext, r TokenExchange)
 		if err := s.putJSON(ctx, key, &used); err != nil {
 			return err
 		}
-		g := &grant{Provider: r.Provider, ClientID: old.ClientID, EntityID: v.ID, Scopes: scopes, AuthTime: old.AuthTime, Family: old.Family}
+		g := &grant{
+			Provider: r.Provider, ClientID: old.ClientID, EntityID: v.ID, Scopes: scopes, AuthTime: old.AuthTime,
+			Family: old.Family, FamilyExpireAt: old.FamilyExpireAt,
+		}
 		withOpenID := slices.Contains(scopes, OpenIDScope)
 		out, err = s.issue(ctx, cc, r, v, g, idTokenExtras{skip: !withOpenID})
 		return err
@@ -343,6 +361,8 @@ type idTokenExtras struct {
 // issue makes the tokens of a grant: an access token, an ID token unless
 // skipped, and a refresh token when the client has refresh tokens on. The
 // ID token is signed before anything is stored, so a failure stores nothing.
+// Tokens of a refresh token family carry the family's latest expiry, which
+// the family's span record gets first, so no token outlives it.
 func (s *Store) issue(ctx context.Context, cc *clientContext, r TokenExchange, v *EntityView, g *grant, x idTokenExtras) (*TokenResponse, error) {
 	now := s.now()
 	c := cc.client
@@ -395,6 +415,10 @@ func (s *Store) issue(ctx context.Context, cc *clientContext, r TokenExchange, v
 			}
 		}
 		if out.RefreshToken, err = randomToken(refreshPrefix); err != nil {
+			return nil, err
+		}
+		g.FamilyExpireAt = latest(g.FamilyExpireAt, now.Add(c.RefreshTokenTTL), now.Add(c.AccessTokenTTL))
+		if err := s.putJSON(ctx, spanPrefix+g.Family, &grant{IssuedAt: now, ExpireAt: g.FamilyExpireAt}); err != nil {
 			return nil, err
 		}
 		rg := *g
@@ -487,21 +511,49 @@ func (s *Store) activeGrant(ctx context.Context, key string) (*grant, error) {
 	return g, nil
 }
 
-// revokeFamily revokes every token of a refresh token family, for as long
-// as any of them can live.
-func (s *Store) revokeFamily(ctx context.Context, family string, c *Client) error {
+// revokeFamily revokes every token of the family of presented, a grant of
+// it, for as long as any of them can live: until the latest expiry recorded
+// at their issue, in the family's span record or in presented, whatever
+// the client's TTLs have become since. The client's current TTLs from now
+// are a floor, for families issued before expiries were recorded. An
+// existing revocation is never shortened.
+func (s *Store) revokeFamily(ctx context.Context, presented *grant, c *Client) error {
+	family := presented.Family
 	if family == "" {
 		return nil
 	}
 	now := s.now()
-	rec := &grant{IssuedAt: now, ExpireAt: now.Add(max(c.RefreshTokenTTL, c.AccessTokenTTL))}
-	if err := s.putJSON(ctx, familyPrefix+family, rec); err != nil {
+	until := latest(presented.FamilyExpireAt, now.Add(max(c.RefreshTokenTTL, c.AccessTokenTTL)))
+	var span grant
+	found, err := s.getJSON(ctx, spanPrefix+family, &span)
+	if err != nil {
 		return err
 	}
+	if found {
+		until = latest(until, span.ExpireAt)
+	}
+	// Under the lock, so that two revocations store the later expiry.
 	s.oidc.mu.Lock()
-	s.oidc.revoked[family] = rec.ExpireAt
-	s.oidc.mu.Unlock()
+	defer s.oidc.mu.Unlock()
+	if cur, ok := s.oidc.revoked[family]; ok && !cur.Before(until) {
+		return nil
+	}
+	if err := s.putJSON(ctx, familyPrefix+family, &grant{IssuedAt: now, ExpireAt: until}); err != nil {
+		return err
+	}
+	s.oidc.revoked[family] = until
 	return nil
+}
+
+// latest returns the latest of times.
+func latest(times ...time.Time) time.Time {
+	var out time.Time
+	for _, t := range times {
+		if t.After(out) {
+			out = t
+		}
+	}
+	return out
 }
 
 // UserInfo answers the userinfo endpoint for an access token: the entity's
@@ -586,8 +638,10 @@ func (s *Store) checkAccess(ctx context.Context, g *grant, p *Provider) (*Entity
 
 // IntrospectGrant answers RFC 7662 introspection of an access or refresh
 // token for an authenticated client of the provider: {"active": false}
-// unless the token is live, its client and entity may still use the
-// provider.
+// unless the token is live, was issued to the asking client (RFC 7662
+// section 4: a client learns nothing of another's tokens, and a public
+// client authenticates by its id alone), and its client and entity may
+// still use the provider; a disabled entity may not.
 func (s *Store) IntrospectGrant(ctx context.Context, providerName string, auth ClientAuth, token, hint string, issuer func(string) string) (map[string]any, error) {
 	if err := s.ready(ctx); err != nil {
 		return nil, err
@@ -608,7 +662,7 @@ func (s *Store) IntrospectGrant(ctx context.Context, providerName string, auth C
 		if g == nil {
 			continue
 		}
-		if g.Provider != providerName || (kind == refreshGrant && g.Used) {
+		if g.ClientID != cc.client.ClientID || g.Provider != providerName || (kind == refreshGrant && g.Used) {
 			return inactive, nil
 		}
 		if _, err := s.checkAccess(ctx, g, cc.provider); err != nil {
@@ -663,7 +717,7 @@ func (s *Store) RevokeGrant(ctx context.Context, providerName string, auth Clien
 			return oauthError(http.StatusBadRequest, "unauthorized_client", "the token was not issued to the client")
 		}
 		if kind == refreshGrant {
-			if err := s.revokeFamily(ctx, g.Family, cc.client); err != nil {
+			if err := s.revokeFamily(ctx, g, cc.client); err != nil {
 				return err
 			}
 		}
@@ -709,8 +763,9 @@ func (s *Store) ProviderKeys(ctx context.Context, providerName string) ([]jose.J
 	return keys, true, err
 }
 
-// SweepGrants deletes expired codes, tokens and family revocations. It runs
-// at most every sweepInterval; the periodic function calls it.
+// SweepGrants deletes expired codes, tokens, family spans and family
+// revocations. It runs at most every sweepInterval; the periodic function
+// calls it.
 func (s *Store) SweepGrants(ctx context.Context) error {
 	now := s.now()
 	last := s.lastSweep.Load()
@@ -737,7 +792,7 @@ func (s *Store) SweepGrants(ctx context.Context) error {
 		delete(s.oidc.revoked, id)
 		s.oidc.mu.Unlock()
 	}
-	for _, kind := range []string{codeGrant, accessGrant, refreshGrant} {
+	for _, kind := range []string{codeGrant, accessGrant, refreshGrant, familySpan} {
 		prefix := grantPrefix + kind + "/"
 		keys, err := s.storage.List(ctx, prefix)
 		if err != nil {

@@ -86,7 +86,7 @@ func (p *providerClock) active(t *testing.T, token string) bool {
 func (p *providerClock) grantKeys(t *testing.T) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
-	for _, kind := range []string{codeGrant, accessGrant, refreshGrant, revokedFamily} {
+	for _, kind := range []string{codeGrant, accessGrant, refreshGrant, familySpan, revokedFamily} {
 		keys, err := p.storage.List(p.ctx, grantPrefix+kind+"/")
 		require.NoError(t, err)
 		sort.Strings(keys)
@@ -173,9 +173,9 @@ func TestProviderRefreshTokenExpiry(t *testing.T) {
 	requireOAuth(t, err, http.StatusBadRequest, "invalid_grant", "refresh token is invalid or expired")
 }
 
-// TestProviderSweepGrants: the sweep deletes expired codes, tokens and
-// family revocations from storage, keeps live ones, and runs at most every
-// sweepInterval.
+// TestProviderSweepGrants: the sweep deletes expired codes, tokens, family
+// spans and family revocations from storage, keeps live ones, and runs at
+// most every sweepInterval.
 func TestProviderSweepGrants(t *testing.T) {
 	p := newProviderClock(t)
 	// At t0: a code (5m), tokens of a grant (access 10m, refresh 1h), and
@@ -190,6 +190,7 @@ func TestProviderSweepGrants(t *testing.T) {
 	require.Len(t, before[codeGrant], 1)
 	require.Len(t, before[accessGrant], 2)
 	require.Len(t, before[refreshGrant], 1, "the revoked refresh token is deleted at once")
+	require.Len(t, before[familySpan], 2, "each family's span, until its last token expires (1h)")
 	require.Len(t, before[revokedFamily], 1)
 
 	// Nothing has expired yet: the sweep keeps everything.
@@ -213,16 +214,25 @@ func TestProviderSweepGrants(t *testing.T) {
 	require.Equal(t, []string{grantKey(accessGrant, live.AccessToken)[len(grantPrefix+accessGrant+"/"):]}, after[accessGrant],
 		"only the live access token is left")
 	require.Len(t, after[refreshGrant], 2, "the used refresh token and its rotation live an hour")
+	require.Len(t, after[familySpan], 2, "the spans live until their family's last token expires")
 	require.Len(t, after[revokedFamily], 1, "the revocation outlives its tokens")
 	claims, err := p.st.UserInfo(p.ctx, "p", live.AccessToken, true)
 	require.NoError(t, err)
 	require.Equal(t, p.entityID, claims["sub"])
 
-	// An hour and a sweep later only the rotated refresh token is left.
+	// An hour and a sweep later only the rotated refresh token is left,
+	// with its family's span, which lasts as long.
 	p.clock.Advance(time.Hour - 11*time.Minute)
 	require.NoError(t, p.st.SweepGrants(p.ctx))
 	after = p.grantKeys(t)
-	require.Equal(t, map[string][]string{refreshGrant: {grantKey(refreshGrant, live.RefreshToken)[len(grantPrefix+refreshGrant+"/"):]}}, after)
+	var rotated grant
+	found, err := p.st.getJSON(p.ctx, grantKey(refreshGrant, live.RefreshToken), &rotated)
+	require.NoError(t, err)
+	require.True(t, found)
+	require.Equal(t, map[string][]string{
+		refreshGrant: {grantKey(refreshGrant, live.RefreshToken)[len(grantPrefix+refreshGrant+"/"):]},
+		familySpan:   {rotated.Family},
+	}, after)
 	_, err = p.refresh(live.RefreshToken)
 	require.NoError(t, err, "the kept refresh token still works")
 }

@@ -280,7 +280,18 @@ func header(r *network.Request, name string) string {
 // provider's page.
 func (tb *tab) openSignIn(s *ssoSetup) {
 	tb.t.Helper()
-	tb.do("open the relying party's login", chromedp.Navigate(s.rp.URL+"/login"), chromedp.WaitVisible(chromedp.ID("username")))
+	tb.openSignInWith(s, nil)
+}
+
+// openSignInWith is openSignIn with parameters the relying party adds to
+// its authorization request.
+func (tb *tab) openSignInWith(s *ssoSetup, params url.Values) {
+	tb.t.Helper()
+	login := s.rp.URL + "/login"
+	if len(params) > 0 {
+		login += "?" + params.Encode()
+	}
+	tb.do("open the relying party's login", chromedp.Navigate(login), chromedp.WaitVisible(chromedp.ID("username")))
 	loc := tb.value("location", chromedp.Location())
 	require.True(tb.t, strings.HasPrefix(loc, s.issuer+"/sign-in?"), "on the provider's sign-in page: %s", loc)
 }
@@ -339,17 +350,44 @@ func TestBrowserSignIn(t *testing.T) {
 		require.Equal(t, s.entityID, results[len(results)-1].Claims["sub"])
 
 		// The page sent the token to Vault only in headers, and revoked the
-		// token its login created.
+		// token its login created. Without max_age the plugin does not need
+		// the token: it is not sent as Authorization, which Vault passes on
+		// to the plugin.
 		authz := tb.requestsTo("/oidc/provider/" + ssoProvider + "/authorize")
 		require.Len(t, authz, 1)
 		token := header(authz[0], "X-Vault-Token")
 		require.NotEmpty(t, token)
-		require.Equal(t, "Bearer "+token, header(authz[0], "Authorization"))
+		require.Empty(t, header(authz[0], "Authorization"), "no bearer token without max_age")
+		require.NotContains(t, claims, "auth_time")
 		for _, r := range tb.requestsTo("") {
 			require.NotContains(t, r.URL, token, "the token is never in a URL")
 		}
 		require.Len(t, tb.requestsTo("/auth/token/revoke-self"), 1)
 		require.NotEqual(t, http.StatusOK, do(t, "POST", "auth/token/lookup", map[string]any{"token": token}).Status, "the login's token is revoked")
+	})
+
+	t.Run("max_age sends the token to the plugin", func(t *testing.T) {
+		tb := b.tab(t)
+		tb.openSignInWith(s, url.Values{"max_age": {"3600"}})
+		signInAt := time.Now()
+		tb.signInWithPassword(s.user, s.pass)
+		tb.waitConsent(s)
+		tb.do("allow", chromedp.Click(chromedp.ID("allow")), chromedp.WaitVisible(chromedp.ID("sub")))
+		require.Equal(t, s.entityID, tb.value("sub", chromedp.Text(chromedp.ID("sub"))))
+
+		// The plugin looked the token up for max_age: the ID token says
+		// when the user signed in.
+		authz := tb.requestsTo("/oidc/provider/" + ssoProvider + "/authorize")
+		require.Len(t, authz, 1)
+		token := header(authz[0], "X-Vault-Token")
+		require.NotEmpty(t, token)
+		require.Equal(t, "Bearer "+token, header(authz[0], "Authorization"), "the plugin needs the token for max_age")
+		var claims map[string]any
+		require.NoError(t, json.Unmarshal([]byte(tb.value("claims", chromedp.Text(chromedp.ID("claims")))), &claims))
+		authTime, ok := claims["auth_time"].(float64)
+		require.True(t, ok, "auth_time: %v", claims)
+		require.InDelta(t, float64(signInAt.Unix()), authTime, 30)
+		require.Len(t, tb.requestsTo("/auth/token/revoke-self"), 1, "the login's token is revoked")
 	})
 
 	t.Run("wrong password, then deny", func(t *testing.T) {

@@ -455,6 +455,10 @@ func TestProviderErrorsOnRealServer(t *testing.T) {
 				map[string]any{"error": "invalid_client_id", "error_description": "client with client_id not found", "state": "st"}},
 			{"public client without PKCE", f.params(map[string]string{"client_id": f.publicID}),
 				map[string]any{"error": "invalid_request", "error_description": "PKCE is required for public clients", "state": "st"}},
+			{"public client with plain PKCE", f.params(map[string]string{"client_id": f.publicID, "code_challenge": verifier, "code_challenge_method": "plain"}),
+				map[string]any{"error": "invalid_request", "error_description": "public clients must use code_challenge_method S256", "state": "st"}},
+			{"public client with PKCE, no method", f.params(map[string]string{"client_id": f.publicID, "code_challenge": verifier}),
+				map[string]any{"error": "invalid_request", "error_description": "public clients must use code_challenge_method S256", "state": "st"}},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				requireOAuthError(t, f.authorize(t, c.params), http.StatusBadRequest, c.body)
@@ -535,6 +539,19 @@ func TestProviderErrorsOnRealServer(t *testing.T) {
 			http.StatusUnauthorized, oauthErrBody("invalid_token", "access token is expired"))
 		requireOAuthError(t, refresh(second.Body["refresh_token"].(string)), http.StatusBadRequest,
 			oauthErrBody("invalid_grant", "refresh token is invalid or expired"))
+	})
+
+	t.Run("introspection of another client's tokens", func(t *testing.T) {
+		tokens := exchange(f.code(t, f.params(nil)), nil)
+		require.Equal(t, http.StatusOK, tokens.Status, tokens.Raw)
+		for _, kind := range []string{"access_token", "refresh_token"} {
+			token := tokens.Body[kind].(string)
+			// The public client authenticates by its client_id alone.
+			asPublic := oauthDo(t, http.MethodPost, mount+"/oidc/provider/"+rpProvider+"/introspect", url.Values{"token": {token}, "client_id": {f.publicID}}, nil)
+			require.Equal(t, http.StatusOK, asPublic.Status, asPublic.Raw)
+			require.Equal(t, map[string]any{"active": false}, asPublic.Body, kind)
+			require.Equal(t, true, f.endpoint(t, "introspect", url.Values{"token": {token}}).Body["active"], "the owner still sees its %s", kind)
+		}
 	})
 
 	t.Run("userinfo", func(t *testing.T) {
@@ -844,6 +861,13 @@ func TestProviderEndpointsMatchBuiltin(t *testing.T) {
 		differs map[string]oauthReplyBody
 	}
 	asBearer := func(u *rpUser) map[string]string { return bearerToken(u.token) }
+	// Public clients must use S256 (RFC 9700 section 2.1.1, OAuth 2.1): the
+	// plain method protects nothing from whoever sees the authorization
+	// request, and a public client has no secret to fall back on. Vault
+	// accepts plain, and no method, which is plain.
+	publicNeedsS256 := map[string]oauthReplyBody{
+		mount: {http.StatusBadRequest, map[string]any{"error": "invalid_request", "error_description": "public clients must use code_challenge_method S256", "state": "st"}},
+	}
 	cases := []authzCase{
 		{name: "success", status: http.StatusOK, params: with(nil)},
 		{name: "success as GET", status: http.StatusOK, method: http.MethodGet, params: with(nil)},
@@ -866,6 +890,17 @@ func TestProviderEndpointsMatchBuiltin(t *testing.T) {
 		{name: "not assigned", params: with(map[string]string{"client_id": "{none}"})},
 		{name: "public without PKCE", params: with(map[string]string{"client_id": "{public}"})},
 		{name: "public with PKCE", status: http.StatusOK, params: with(map[string]string{"client_id": "{public}", "code_challenge": challenge, "code_challenge_method": "S256"})},
+		{
+			name: "public with plain challenge", status: http.StatusOK,
+			params:  with(map[string]string{"client_id": "{public}", "code_challenge": strings.Repeat("a", 43), "code_challenge_method": "plain"}),
+			differs: publicNeedsS256,
+		},
+		{
+			// No method is plain, by default.
+			name: "public with challenge, no method", status: http.StatusOK,
+			params:  with(map[string]string{"client_id": "{public}", "code_challenge": challenge}),
+			differs: publicNeedsS256,
+		},
 		{name: "bad challenge method", params: with(map[string]string{"code_challenge": challenge, "code_challenge_method": "S512"})},
 		{name: "short challenge", params: with(map[string]string{"code_challenge": "abc"})},
 		{name: "long challenge", params: with(map[string]string{"code_challenge": strings.Repeat("a", 129)})},

@@ -189,8 +189,21 @@ func (c *callers) aliases(vaultEntityID string) ([]backend.AliasRef, error) {
 	return refs, nil
 }
 
-// entity resolves the caller's entity in s, or errNoCallerEntity.
+// entity resolves the caller's entity in s for a path that acts for it:
+// errNoCallerEntity when there is none, backend.ErrEntityDisabled when it is
+// disabled.
 func (c *callers) entity(ctx context.Context, req *logical.Request, s *backend.Store) (*backend.EntityView, *backend.Alias, error) {
+	v, alias, err := c.resolve(ctx, req, s)
+	if err == nil && v.Disabled {
+		return nil, nil, backend.ErrEntityDisabled
+	}
+	return v, alias, err
+}
+
+// resolve is entity without the disabled check, for the provider's
+// authorization endpoint, which refuses a disabled entity through its
+// client assignment check in Vault's words.
+func (c *callers) resolve(ctx context.Context, req *logical.Request, s *backend.Store) (*backend.EntityView, *backend.Alias, error) {
 	if req.EntityID == "" {
 		return nil, nil, errNoCallerEntity
 	}

@@ -437,7 +437,7 @@ func authorizeFields(maxAge *framework.FieldSchema) map[string]*framework.FieldS
 		"nonce":                 {Type: framework.TypeString, Description: "The value that will be returned in the ID token nonce claim after a token exchange."},
 		"max_age":               maxAge,
 		"code_challenge":        {Type: framework.TypeString, Description: "The code challenge derived from the code verifier."},
-		"code_challenge_method": {Type: framework.TypeString, Default: "plain", Description: "The method that was used to derive the code challenge. The following methods are supported: 'S256', 'plain'. Defaults to 'plain'."},
+		"code_challenge_method": {Type: framework.TypeString, Default: "plain", Description: "The method that was used to derive the code challenge. The following methods are supported: 'S256', 'plain'. Defaults to 'plain'. Public clients must use 'S256' (not so in Vault's built-in engine)."},
 		"request":               {Type: framework.TypeString, Description: "Request objects are not supported; present, the request is refused (request_not_supported)."},
 		"request_uri":           {Type: framework.TypeString, Description: "Request objects are not supported; present, the request is refused (request_uri_not_supported)."},
 	}
@@ -468,7 +468,7 @@ func (h *providerHandler) authorize(ctx context.Context, req *logical.Request, d
 	r.MaxAge = optional[int](d, "max_age")
 	r.HasEntity = req.EntityID != ""
 	r.Caller = func() (*backend.EntityView, error) {
-		v, _, err := h.callers.entity(ctx, req, h.store)
+		v, _, err := h.callers.resolve(ctx, req, h.store)
 		if errors.Is(err, errNoCallerEntity) {
 			return nil, nil
 		}
@@ -487,10 +487,12 @@ func (h *providerHandler) authorize(ctx context.Context, req *logical.Request, d
 	return rawJSON(http.StatusOK, map[string]any{"code": code, "state": r.State}, "")
 }
 
-// tokenCreated looks up when the caller's Vault token was made. Vault gives
-// a plugin no token details, so the token must reach the plugin in the
-// Authorization header (Bearer), which the mount passes through; the plugin
-// asks Vault about it at the address it was given.
+// tokenCreated looks up when the caller's Vault token was made, for
+// max_age only. Vault gives a plugin no token details, so the token must
+// reach the plugin in the Authorization header (Bearer), which the mount
+// passes through (the sign-in page sends it only with max_age); the plugin
+// asks Vault about it at the address it was given. The token is used for
+// that one lookup: never logged, stored or put in an error.
 func (h *providerHandler) tokenCreated(ctx context.Context, req *logical.Request) (time.Time, error) {
 	token, ok := bearer(req)
 	if !ok || h.apiAddr == "" {

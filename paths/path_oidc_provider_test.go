@@ -1,19 +1,25 @@
 package paths_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/stretchr/testify/require"
 
@@ -68,6 +74,13 @@ type providerSetup struct {
 func newProviderSetup(t testing.TB) *providerSetup {
 	t.Helper()
 	b, entityID := oidcBackend(t)
+	return providerSetupOn(t, b, entityID)
+}
+
+// providerSetupOn is newProviderSetup on a backend prepared as oidcBackend
+// prepares one.
+func providerSetupOn(t testing.TB, b *testutil.Backend, entityID string) *providerSetup {
+	t.Helper()
 	ok := func(r testutil.Result) {
 		t.Helper()
 		require.Less(t, r.Status, 300, r.ErrorText())
@@ -490,25 +503,33 @@ func TestProviderUserInfoErrors(t *testing.T) {
 }
 
 // TestProviderGrantsStoredHashed checks that no code or token value is
-// stored: grants are keyed by their SHA-256.
+// stored: grants are keyed by their SHA-256, and a refresh token family's
+// span by the family's id.
 func TestProviderGrantsStoredHashed(t *testing.T) {
 	p := newProviderSetup(t)
 	code := p.code(t, nil)
 	body := raw(t, p.exchange(p.code(t, nil), nil)).body
 	hex64 := regexp.MustCompile(`^oidc/grant/(code|access|refresh)/[0-9a-f]{64}$`)
-	n := 0
+	span := regexp.MustCompile(`^oidc/grant/span/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+	n, spans := 0, 0
 	for key, value := range snapshot(p.b) {
 		for _, secret := range []string{code, body["access_token"].(string), body["refresh_token"].(string), p.secret} {
 			if !strings.HasPrefix(key, "oidc/client/") {
 				require.NotContains(t, value, secret, key)
+				require.NotContains(t, key, secret)
 			}
 		}
-		if strings.HasPrefix(key, "oidc/grant/") {
+		switch {
+		case strings.HasPrefix(key, "oidc/grant/span/"):
+			require.Regexp(t, span, key)
+			spans++
+		case strings.HasPrefix(key, "oidc/grant/"):
 			require.Regexp(t, hex64, key)
 			n++
 		}
 	}
 	require.Equal(t, 3, n, "one code, one access token, one refresh token")
+	require.Equal(t, 1, spans, "the refresh token's family")
 }
 
 // TestProviderCodeSingleUseUnderRace redeems one code from many goroutines
@@ -641,4 +662,216 @@ func TestProviderRefreshAfterUnassignment(t *testing.T) {
 	r := raw(t, p.token(map[string]any{"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}, []string{p.clientID, p.secret}))
 	require.Equal(t, "invalid_grant", r.body["error"])
 	require.Equal(t, "identity entity not authorized by client assignment", r.body["error_description"])
+}
+
+// endpoint calls one of the provider's client-authenticated endpoints
+// (introspect, revoke); basic sends credentials as HTTP Basic.
+func (p *providerSetup) endpoint(name string, data map[string]any, basic []string) testutil.Result {
+	req := &logical.Request{Operation: logical.UpdateOperation, Path: "oidc/provider/p/" + name, Data: data}
+	if basic != nil {
+		r := http.Request{Header: http.Header{}}
+		r.SetBasicAuth(basic[0], basic[1])
+		req.Headers = map[string][]string{"Authorization": r.Header["Authorization"]}
+	}
+	return p.b.Handle(req)
+}
+
+// TestProviderIntrospectionOfOtherClientsTokens: a client may introspect
+// only the tokens issued to it (RFC 7662 section 4). A public client,
+// authenticated by its client_id alone, and another confidential client
+// get exactly {"active": false} for the access and refresh tokens of "app",
+// whatever the hint, and learn neither subject, client nor scope.
+func TestProviderIntrospectionOfOtherClientsTokens(t *testing.T) {
+	p := newProviderSetup(t)
+	tokens := raw(t, p.exchange(p.code(t, nil), nil)).body
+	require.Equal(t, http.StatusNoContent, p.b.Write("oidc/client/other", map[string]any{"redirect_uris": redirect, "assignments": "allow_all"}).Status)
+	other := p.b.Read("oidc/client/other").Data()
+	before := snapshot(p.b)
+	for _, who := range []struct {
+		name  string
+		creds map[string]any
+		basic []string
+	}{
+		{"public client by client_id", map[string]any{"client_id": p.publicID}, nil},
+		{"other confidential client, basic", nil, []string{other["client_id"].(string), other["client_secret"].(string)}},
+		{"other confidential client, post", map[string]any{"client_id": other["client_id"], "client_secret": other["client_secret"]}, nil},
+	} {
+		for _, kind := range []string{"access_token", "refresh_token"} {
+			for _, hint := range []string{"", "access_token", "refresh_token"} {
+				t.Run(who.name+"/"+kind+"/hint "+hint, func(t *testing.T) {
+					data := map[string]any{"token": tokens[kind]}
+					if hint != "" {
+						data["token_type_hint"] = hint
+					}
+					for k, v := range who.creds {
+						data[k] = v
+					}
+					got := raw(t, p.endpoint("introspect", data, who.basic))
+					require.Equal(t, http.StatusOK, got.status, got.body)
+					require.Equal(t, map[string]any{"active": false}, got.body)
+					require.Equal(t, "no-store", got.headers[logical.HTTPCacheControlHeader])
+				})
+			}
+		}
+	}
+	require.Equal(t, before, snapshot(p.b), "introspection changes nothing")
+	own := raw(t, p.endpoint("introspect", map[string]any{"token": tokens["access_token"]}, []string{p.clientID, p.secret})).body
+	require.Equal(t, true, own["active"], "the owner still sees its token")
+	require.Equal(t, p.entityID, own["sub"])
+}
+
+// TestProviderDisabledEntityTokens: once the entity is disabled its
+// tokens are inactive at introspection, userinfo refuses its access token
+// (403 access_denied) and the token endpoint its refresh token
+// (invalid_grant), in Vault's words; the refusals change nothing.
+func TestProviderDisabledEntityTokens(t *testing.T) {
+	p := newProviderSetup(t)
+	tokens := raw(t, p.exchange(p.code(t, nil), nil)).body
+	require.Equal(t, http.StatusNoContent, p.b.Write("entity/id/"+p.entityID, map[string]any{"disabled": true}).Status)
+	before := snapshot(p.b)
+	creds := []string{p.clientID, p.secret}
+	for _, kind := range []string{"access_token", "refresh_token"} {
+		got := raw(t, p.endpoint("introspect", map[string]any{"token": tokens[kind]}, creds))
+		require.Equal(t, http.StatusOK, got.status)
+		require.Equal(t, map[string]any{"active": false}, got.body, kind)
+	}
+	oauthErr(t, p.bearer("oidc/provider/p/userinfo", tokens["access_token"].(string)), http.StatusForbidden, "access_denied", "identity entity not authorized by client assignment")
+	oauthErr(t, p.token(map[string]any{"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}, creds), http.StatusBadRequest,
+		"invalid_grant", "identity entity not authorized by client assignment")
+	require.Equal(t, before, snapshot(p.b), "the refusals change nothing")
+}
+
+// TestProviderPublicClientsMustUseS256: a public client's authentication
+// request with code_challenge_method plain, or without a method (plain by
+// default), is refused; no code is stored. S256 works, and the field says
+// so.
+func TestProviderPublicClientsMustUseS256(t *testing.T) {
+	p := newProviderSetup(t)
+	before := snapshot(p.b)
+	for _, c := range []struct {
+		name  string
+		extra map[string]any
+	}{
+		{"plain", map[string]any{"client_id": p.publicID, "code_challenge": verifier, "code_challenge_method": "plain"}},
+		{"no method", map[string]any{"client_id": p.publicID, "code_challenge": verifier}},
+		{"no method, as GET", map[string]any{"client_id": p.publicID, "code_challenge": verifier}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var op logical.Operation = logical.UpdateOperation
+			if strings.HasSuffix(c.name, "GET") {
+				op = logical.ReadOperation
+			}
+			got := raw(t, p.b.Handle(&logical.Request{Operation: op, Path: "oidc/provider/p/authorize", Data: p.authzRequest(c.extra), EntityID: "vault-entity"}))
+			require.Equal(t, http.StatusBadRequest, got.status)
+			require.Equal(t, map[string]any{"error": "invalid_request", "error_description": "public clients must use code_challenge_method S256", "state": "st"}, got.body)
+		})
+	}
+	require.Equal(t, before, snapshot(p.b), "no code is stored")
+	sum := sha256.Sum256([]byte(verifier))
+	p.code(t, map[string]any{"client_id": p.publicID, "code_challenge": base64.RawURLEncoding.EncodeToString(sum[:]), "code_challenge_method": "S256"})
+
+	field := p.b.B.Route("oidc/provider/p/authorize").Fields["code_challenge_method"]
+	require.Contains(t, field.Description, "Public clients must use 'S256'")
+}
+
+// syncBuffer is a log sink safe for the plugin's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestProviderAuthorizeBearerToken: the plugin looks the caller's Vault
+// token (Authorization: Bearer) up only for max_age, and never logs,
+// stores or answers it, whether the lookup succeeds or fails.
+func TestProviderAuthorizeBearerToken(t *testing.T) {
+	const secret = "hvs.the-callers-vault-token-0123456789"
+	created := time.Now().Add(-time.Minute).Unix()
+	var mu sync.Mutex
+	var lookups []string
+	var refuse atomic.Bool
+	vault := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/auth/token/lookup-self" {
+			http.NotFound(w, r)
+			return
+		}
+		mu.Lock()
+		lookups = append(lookups, r.Header.Get("X-Vault-Token"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if refuse.Load() {
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprint(w, `{"errors":["permission denied"]}`)
+			return
+		}
+		fmt.Fprintf(w, `{"data":{"entity_id":"vault-entity","creation_time":%d}}`, created)
+	}))
+	t.Cleanup(vault.Close)
+	t.Setenv(plugin.APIAddrEnv, vault.URL)
+
+	logs := &syncBuffer{}
+	conf := logical.TestBackendConfig()
+	storage := new(logical.InmemStorage)
+	conf.StorageView = storage
+	conf.Logger = hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Trace})
+	lb, err := plugin.Factory(context.Background(), conf)
+	require.NoError(t, err)
+	fb := lb.(*framework.Backend)
+	require.NoError(t, fb.Initialize(context.Background(), &logical.InitializationRequest{Storage: storage}))
+	b := &testutil.Backend{T: t, B: fb, Storage: storage, System: conf.System.(*logical.StaticSystemView)}
+	require.Equal(t, http.StatusOK, b.Write("oidc/config", map[string]any{"issuer": testIssuer}).Status)
+	_, entityID := createAlias(t, b, map[string]any{"name": "alice", "mount_accessor": userpass})
+	b.System.EntityVal = &logical.Entity{ID: "vault-entity", Aliases: []*logical.Alias{{MountAccessor: userpass, Name: "alice"}}}
+	p := providerSetupOn(t, b, entityID)
+
+	var answers []string
+	authorize := func(extra map[string]any) rawReply {
+		r := b.Handle(&logical.Request{Operation: logical.UpdateOperation, Path: "oidc/provider/p/authorize", Data: p.authzRequest(extra),
+			EntityID: "vault-entity", Headers: map[string][]string{"Authorization": {"Bearer " + secret}}})
+		answers = append(answers, string(r.Resp.Data[logical.HTTPRawBody].([]byte)))
+		return raw(t, r)
+	}
+
+	// Without max_age the token is not used.
+	require.Equal(t, http.StatusOK, authorize(nil).status)
+	require.Empty(t, lookups, "no lookup without max_age")
+
+	// With max_age it is looked up, as the caller's own token.
+	ok := authorize(map[string]any{"max_age": 3600})
+	require.Equal(t, http.StatusOK, ok.status, ok.body)
+	require.Equal(t, []string{secret}, lookups)
+	tokens := raw(t, p.exchange(ok.body["code"].(string), nil)).body
+	parsed, err := jwt.ParseSigned(tokens["id_token"].(string), []jose.SignatureAlgorithm{jose.RS256})
+	require.NoError(t, err)
+	claims := map[string]any{}
+	require.NoError(t, parsed.UnsafeClaimsWithoutVerification(&claims))
+	require.Equal(t, float64(created), claims["auth_time"])
+
+	// A refused lookup is an access_denied that does not name the token.
+	refuse.Store(true)
+	denied := authorize(map[string]any{"max_age": 3600})
+	require.Equal(t, http.StatusBadRequest, denied.status)
+	require.Equal(t, map[string]any{"error": "access_denied", "error_description": "token associated with request not found", "state": "st"}, denied.body)
+	require.Len(t, lookups, 2)
+
+	require.Contains(t, logs.String(), "looking up the caller's token for max_age", "the failure is logged")
+	require.NotContains(t, logs.String(), secret, "the token is not logged")
+	for _, a := range answers {
+		require.NotContains(t, a, secret, "the token is not answered")
+	}
+	for k, v := range snapshot(b) {
+		require.NotContains(t, k, secret)
+		require.NotContains(t, v, secret, "the token is not stored: %s", k)
+	}
 }

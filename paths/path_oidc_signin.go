@@ -27,8 +27,10 @@ import (
 // (the paths are in Unauthenticated); the page signs the user in to Vault
 // from the browser, asks for consent and posts the request to the provider's
 // authorize endpoint with the token it got, which never leaves the page's
-// memory. The HTML has no inline script or style, so the page runs under a
-// strict Content-Security-Policy.
+// memory. The token goes to Vault (X-Vault-Token), and to the plugin
+// (Authorization: Bearer) only when the request has max_age, which needs
+// the token's creation time. The HTML has no inline script or style, so the
+// page runs under a strict Content-Security-Policy.
 
 //go:embed signin/page.html signin/app.js signin/style.css
 var signInFiles embed.FS

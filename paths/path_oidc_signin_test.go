@@ -274,3 +274,43 @@ func TestSignInAssets(t *testing.T) {
 	}
 	require.Equal(t, http.StatusNotFound, b.Read("oidc/sign-in/other.js").Status)
 }
+
+// TestSignInPagePublicClientsMustUseS256: the page's check refuses a
+// public client's request with code_challenge_method plain, or none, as
+// the authorization endpoint does, with a way back that tells the client;
+// with S256 the page is served.
+func TestSignInPagePublicClientsMustUseS256(t *testing.T) {
+	b, _ := signInBackend(t)
+	r := b.Write("oidc/client/spa", map[string]any{"redirect_uris": signInRedirect, "assignments": "allow_all", "client_type": "public"})
+	require.Equal(t, http.StatusNoContent, r.Status, r.ErrorText())
+	publicID := b.Read("oidc/client/spa").Data()["client_id"].(string)
+	for _, tc := range []struct {
+		name   string
+		change map[string]any
+	}{
+		{"plain", map[string]any{"code_challenge_method": "plain", "code_challenge": "a-code-verifier-that-is-long-enough-0123456789abcdef"}},
+		{"no method", map[string]any{"code_challenge_method": nil}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := signInQuery(publicID)
+			for k, v := range tc.change {
+				if v == nil {
+					delete(q, k)
+				} else {
+					q[k] = v
+				}
+			}
+			body := rawPage(t, signIn(b, "sso", q), http.StatusBadRequest)
+			strictPage(t, body)
+			require.Contains(t, body, `<code id="error-code">invalid_request</code>`)
+			require.Contains(t, body, "public clients must use code_challenge_method S256")
+			require.NotContains(t, body, `id="request"`, "no sign-in on an error page")
+			link := returnLink(t, body)
+			require.Equal(t, "invalid_request", link.Query().Get("error"))
+			require.Equal(t, "public clients must use code_challenge_method S256", link.Query().Get("error_description"))
+			require.Equal(t, "st-123", link.Query().Get("state"))
+		})
+	}
+	body := rawPage(t, signIn(b, "sso", signInQuery(publicID)), http.StatusOK)
+	require.Equal(t, publicID, pageRequest(t, body)["params"].(map[string]any)["client_id"])
+}

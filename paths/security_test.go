@@ -80,3 +80,33 @@ func TestSecretsStayInSealWrappedStorage(t *testing.T) {
 		}
 	}
 }
+
+// TestDisabledEntityRefusedOnCallerPaths: a disabled entity gets no identity
+// token, no self lookup, no TOTP enrollment, no step-up and no recovery
+// codes, and none of those refusals writes anything.
+func TestDisabledEntityRefusedOnCallerPaths(t *testing.T) {
+	b, entityID := oidcBackend(t)
+	require.Equal(t, http.StatusNoContent, b.Write("oidc/key/k", map[string]any{"allowed_client_ids": "*"}).Status)
+	require.Equal(t, http.StatusNoContent, b.Write("oidc/role/r", map[string]any{"key": "k"}).Status)
+	totp := createMethod(t, b, "totp", map[string]any{"issuer": "Acme"})
+	require.Equal(t, http.StatusOK, issue(t, b, "r").Status, "enabled, the entity gets a token")
+	require.Equal(t, http.StatusNoContent, b.Write("entity/id/"+entityID, map[string]any{"disabled": true}).Status)
+
+	before := snapshot(b)
+	for _, r := range []struct {
+		op   logical.Operation
+		path string
+		data map[string]any
+	}{
+		{logical.ReadOperation, "oidc/token/r", nil},
+		{logical.ReadOperation, "lookup/self", nil},
+		{logical.UpdateOperation, "mfa/method/totp/generate", map[string]any{"method_id": totp}},
+		{logical.UpdateOperation, "mfa/validate", map[string]any{"method_id": totp, "passcode": "123456"}},
+		{logical.UpdateOperation, "mfa/recovery-codes/generate", map[string]any{"method_id": totp, "passcode": "123456"}},
+	} {
+		res := b.Handle(&logical.Request{Operation: r.op, Path: r.path, Data: r.data, EntityID: "vault-entity"})
+		require.Equal(t, http.StatusForbidden, res.Status, r.path)
+		require.Equal(t, "permission denied: the entity is disabled", res.ErrorText(), r.path)
+	}
+	require.Equal(t, before, snapshot(b), "a refused caller changes nothing")
+}

@@ -5,7 +5,10 @@
 // authorization request to the provider's authorize endpoint with that
 // token. The token lives only in a variable of this function: never in a
 // URL, storage or cookie, and a token this page created by logging in is
-// revoked before the browser goes back to the application.
+// revoked before the browser goes back to the application. Vault keeps the
+// token to itself (X-Vault-Token); it reaches the plugin (Authorization:
+// Bearer) only when the request has max_age, which the plugin checks by
+// looking the token up.
 (function () {
   'use strict';
 
@@ -82,7 +85,7 @@
   }
 
   // Calls Vault's API relative to this page; with bearer, the token goes in
-  // the Authorization header too (the plugin reads it there).
+  // the Authorization header too, which Vault passes on to the plugin.
   function api(verb, path, body, tok, bearer) {
     var headers = {};
     if (tok) headers['X-Vault-Token'] = tok;
@@ -215,6 +218,10 @@
     return dropToken().then(function () { location.replace(dest); });
   }
 
+  // The plugin needs the token itself only to check max_age (when the user
+  // signed in to Vault): otherwise it stays with Vault.
+  var sendBearer = Object.prototype.hasOwnProperty.call(req.params, 'max_age');
+
   function stateOf(body) {
     return body && typeof body.state === 'string' && body.state ? body.state : req.state;
   }
@@ -224,7 +231,7 @@
     setBusy(true);
     consentError.textContent = '';
     consentStatus.textContent = 'Authorizing\u2026';
-    api('POST', req.mount + 'oidc/provider/' + encodeURIComponent(req.provider) + '/authorize', req.params, token, true).then(function (resp) {
+    api('POST', req.mount + 'oidc/provider/' + encodeURIComponent(req.provider) + '/authorize', req.params, token, sendBearer).then(function (resp) {
       return readJSON(resp).then(function (body) {
         if (resp.ok && body && typeof body.code === 'string' && body.code) {
           return finish({ code: body.code, state: stateOf(body) });
