@@ -90,7 +90,13 @@ func (s *Server) start(ctx context.Context) error {
 		return err
 	}
 	s.Addr = "http://127.0.0.1:" + strconv.Itoa(port)
-	s.cmd = exec.Command(s.opts.VaultBin, "server", "-dev",
+	// sys/raw lets the tests read a mount's storage as it is, to prove
+	// that a refused request changed nothing.
+	extra := filepath.Join(s.dir, "extra.hcl")
+	if err := os.WriteFile(extra, []byte("raw_storage_endpoint = true\n"), 0o600); err != nil {
+		return err
+	}
+	s.cmd = exec.Command(s.opts.VaultBin, "server", "-dev", "-config="+extra,
 		"-dev-root-token-id="+s.Token,
 		"-dev-listen-address=127.0.0.1:"+strconv.Itoa(port),
 		"-dev-plugin-dir="+pluginDir, "-dev-plugin-init=false")
