@@ -250,3 +250,31 @@ func TestSecurityOktaPollStaysOnItsHost(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, bad.Status)
 	requireSameStorage(t, before, s.storage(t))
 }
+
+// TestSecurityMFAAttackChains replays two attacks end to end as they were
+// reported: recovery codes made for an entity that never enrolled left a
+// record without a seed, whose empty key's codes then passed; and a stolen
+// Vault token alone minted recovery codes and passed step-up with one.
+func TestSecurityMFAAttackChains(t *testing.T) {
+	s := newMFAStore(t, "sec-chain")
+	notPresent := func(u *secUser) answer {
+		return answer{http.StatusBadRequest, fmt.Sprintf("MFA secret for method name %q not present in entity %q", s.mount+"-totp", u.entityID)}
+	}
+	t.Run("empty seed", func(t *testing.T) {
+		before := s.storage(t)
+		require.Equal(t, notPresent(s.nina), vaultCall(t, server.Token, "POST", s.path("mfa/recovery-codes/admin-generate"), map[string]any{"method_id": s.method, "entity_id": s.nina.entityID}))
+		code, err := totp.GenerateCodeCustom("", time.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+		require.NoError(t, err)
+		require.Equal(t, notPresent(s.nina), vaultCall(t, server.Token, "POST", s.path("mfa/admin-validate"), map[string]any{"method_id": s.method, "entity_id": s.nina.entityID, "passcode": code}))
+		require.Equal(t, notPresent(s.nina), s.validate(t, s.nina.token, map[string]any{"passcode": code}))
+		requireSameStorage(t, before, s.storage(t))
+	})
+	t.Run("step-up with a token alone", func(t *testing.T) {
+		before := s.storage(t)
+		gen := asToken(t, s.alice.token, "POST", s.path("mfa/recovery-codes/generate"), map[string]any{"method_id": s.method})
+		require.Equal(t, http.StatusBadRequest, gen.Status)
+		require.Equal(t, []string{"MFA credentials not supplied"}, gen.Errors)
+		require.Nil(t, gen.Data["recovery_codes"])
+		requireSameStorage(t, before, s.storage(t))
+	})
+}
