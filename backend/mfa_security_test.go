@@ -71,6 +71,30 @@ func newEntity(t *testing.T, st *Store, name string) *Entity {
 	return e
 }
 
+// thief is a server that must never be reached: it counts the requests it
+// gets and answers them with answer.
+func thief(t *testing.T, answer any) (*httptest.Server, *atomic.Int32) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		json.NewEncoder(w).Encode(answer)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &hits
+}
+
+// providerFixture is a loaded store with entity alice and a method made
+// from in.
+func providerFixture(t *testing.T, in MFAMethodInput) (*Store, *Entity, *MFAMethod) {
+	t.Helper()
+	st := New(Options{Storage: new(logical.InmemStorage), MFAPollInterval: 5 * time.Millisecond})
+	require.NoError(t, st.Load(context.Background()))
+	e := newEntity(t, st, "alice")
+	m, _, err := st.WriteMFAMethod(context.Background(), "", in)
+	require.NoError(t, err)
+	return st, e, m
+}
+
 func sha1Opts() totp.ValidateOpts {
 	return totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
 }
@@ -381,11 +405,7 @@ func TestProviderAttemptsAtOnceNeverExceedMax(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := context.Background()
 			in, passcode, attempts := c.setup(t)
-			st := New(Options{Storage: new(logical.InmemStorage), MFAPollInterval: 5 * time.Millisecond})
-			require.NoError(t, st.Load(ctx))
-			e := newEntity(t, st, "alice")
-			m, _, err := st.WriteMFAMethod(ctx, "", in)
-			require.NoError(t, err)
+			st, e, m := providerFixture(t, in)
 
 			results := make(chan error, n)
 			start := make(chan struct{})
@@ -502,23 +522,14 @@ func TestTOTPWrongCodesAtOnceCountExactly(t *testing.T) {
 // to another host (or scheme) never receives the API token.
 func TestOktaPollLinkMustStayOnBaseURL(t *testing.T) {
 	ctx := context.Background()
-	var stolen atomic.Int32
-	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		stolen.Add(1)
-		json.NewEncoder(w).Encode(map[string]any{"factorResult": "SUCCESS"})
-	}))
-	defer other.Close()
+	other, stolen := thief(t, map[string]any{"factorResult": "SUCCESS"})
 	okta := fakeproviders.NewFakeOkta("okta-token")
 	defer okta.Close()
 	okta.Users["alice"] = "SUCCESS"
 	for _, pollBase := range []string{other.URL, strings.Replace(okta.URL, "http://", "https://", 1)} {
 		okta.PollBase = pollBase
-		st := New(Options{Storage: new(logical.InmemStorage), MFAPollInterval: 5 * time.Millisecond})
-		require.NoError(t, st.Load(ctx))
-		e := newEntity(t, st, "alice")
-		m, _, err := st.WriteMFAMethod(ctx, "", MFAMethodInput{Type: MFAOkta, OrgName: "acme", APIToken: "okta-token", BaseURL: okta.URL})
-		require.NoError(t, err)
-		err = st.ValidateMFA(ctx, MFAValidation{MethodID: m.ID, EntityID: e.ID})
+		st, e, m := providerFixture(t, MFAMethodInput{Type: MFAOkta, OrgName: "acme", APIToken: "okta-token", BaseURL: okta.URL})
+		err := st.ValidateMFA(ctx, MFAValidation{MethodID: m.ID, EntityID: e.ID})
 		require.Error(t, err, "poll link %s", pollBase)
 		require.Equal(t, 500, status(err), err.Error())
 		require.Contains(t, err.Error(), "poll link")
@@ -530,11 +541,7 @@ func TestOktaPollLinkMustStayOnBaseURL(t *testing.T) {
 	}
 	// The fake's own link is followed.
 	okta.PollBase = ""
-	st := New(Options{Storage: new(logical.InmemStorage), MFAPollInterval: 5 * time.Millisecond})
-	require.NoError(t, st.Load(ctx))
-	e := newEntity(t, st, "alice")
-	m, _, err := st.WriteMFAMethod(ctx, "", MFAMethodInput{Type: MFAOkta, OrgName: "acme", APIToken: "okta-token", BaseURL: okta.URL})
-	require.NoError(t, err)
+	st, e, m := providerFixture(t, MFAMethodInput{Type: MFAOkta, OrgName: "acme", APIToken: "okta-token", BaseURL: okta.URL})
 	require.NoError(t, st.ValidateMFA(ctx, MFAValidation{MethodID: m.ID, EntityID: e.ID}))
 }
 
@@ -732,21 +739,12 @@ func TestMergeTreatsSeedlessTOTPRecordsAsAbsent(t *testing.T) {
 // Authorization header) does not get the credentials sent on.
 func TestProviderRedirectsAreNotFollowed(t *testing.T) {
 	ctx := context.Background()
-	var stolen atomic.Int32
-	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		stolen.Add(1)
-		json.NewEncoder(w).Encode(map[string]any{"id": "alice"})
-	}))
-	defer other.Close()
+	other, stolen := thief(t, map[string]any{"id": "alice"})
 	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
 	}))
 	defer redirector.Close()
-	st := New(Options{Storage: new(logical.InmemStorage)})
-	require.NoError(t, st.Load(ctx))
-	e := newEntity(t, st, "alice")
-	m, _, err := st.WriteMFAMethod(ctx, "", MFAMethodInput{Type: MFAOkta, OrgName: "acme", APIToken: "okta-token", BaseURL: redirector.URL})
-	require.NoError(t, err)
+	st, e, m := providerFixture(t, MFAMethodInput{Type: MFAOkta, OrgName: "acme", APIToken: "okta-token", BaseURL: redirector.URL})
 	require.Error(t, st.ValidateMFA(ctx, MFAValidation{MethodID: m.ID, EntityID: e.ID}))
 	require.Zero(t, stolen.Load(), "the redirect's target received the API token")
 }

@@ -193,14 +193,18 @@ func (h *mfaHandler) adminValidate(ctx context.Context, req *logical.Request, d 
 	return h.check(ctx, req, d, d.Get("entity_id").(string))
 }
 
-func (h *mfaHandler) check(ctx context.Context, req *logical.Request, d *framework.FieldData, entityID string) (*logical.Response, error) {
-	err := h.store.ValidateMFA(ctx, backend.MFAValidation{
+// credentials reads the factor a request presents for entityID.
+func credentials(d *framework.FieldData, entityID string) backend.MFAValidation {
+	return backend.MFAValidation{
 		MethodID:     d.Get("method_id").(string),
 		EntityID:     entityID,
 		Passcode:     strings.TrimSpace(d.Get("passcode").(string)),
 		RecoveryCode: d.Get("recovery_code").(string),
-	})
-	if err != nil {
+	}
+}
+
+func (h *mfaHandler) check(ctx context.Context, req *logical.Request, d *framework.FieldData, entityID string) (*logical.Response, error) {
+	if err := h.store.ValidateMFA(ctx, credentials(d, entityID)); err != nil {
 		return respondErr(req, err)
 	}
 	return &logical.Response{Data: map[string]any{"valid": true}}, nil
@@ -225,12 +229,7 @@ func (h *mfaHandler) recoveryCodes(ctx context.Context, req *logical.Request, d 
 	if err != nil {
 		return respondErr(req, err)
 	}
-	codes, err := h.store.GenerateOwnRecoveryCodes(ctx, backend.MFAValidation{
-		MethodID:     d.Get("method_id").(string),
-		EntityID:     entityID,
-		Passcode:     strings.TrimSpace(d.Get("passcode").(string)),
-		RecoveryCode: d.Get("recovery_code").(string),
-	})
+	codes, err := h.store.GenerateOwnRecoveryCodes(ctx, credentials(d, entityID))
 	if err != nil {
 		return respondErr(req, err)
 	}
