@@ -80,6 +80,7 @@ type Store struct {
 	idx  *index
 	oidc *oidcState
 	mfa  *mfaState
+	cfg  configState
 	snap snapshotState
 	// loadInfo is how Load built the indexes; set before loaded.
 	loadInfo LoadInfo
@@ -165,6 +166,9 @@ func (s *Store) Load(ctx context.Context) error {
 	if err := s.loadMFA(ctx); err != nil {
 		return err
 	}
+	if err := s.loadConfig(ctx); err != nil {
+		return err
+	}
 	s.loadInfo = LoadInfo{Source: source, Duration: time.Since(start)}
 	s.loaded.Store(true)
 	var entities, aliases, groups int
@@ -186,6 +190,12 @@ func (s *Store) Invalidate(ctx context.Context, key string) {
 	if strings.HasPrefix(key, mfaMethodPrefix) || strings.HasPrefix(key, mfaEnforcementPrefix) {
 		if err := s.invalidateMFA(ctx, key); err != nil {
 			s.logger.Error("failed to reload invalidated MFA configuration", "key", key, "error", err)
+		}
+		return
+	}
+	if key == configKey {
+		if err := s.loadConfig(ctx); err != nil {
+			s.logger.Error("failed to reload invalidated mount settings", "error", err)
 		}
 		return
 	}

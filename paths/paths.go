@@ -42,6 +42,7 @@ func All(c Config) []*framework.Path {
 		signInPaths(c),
 		mfaPaths(c, callers),
 		infoPaths(s, c.Version),
+		configPaths(s),
 	)
 }
 

@@ -29,9 +29,10 @@ func TestOnlyDiscoveryIsUnauthenticated(t *testing.T) {
 func TestSecretsStayInSealWrappedStorage(t *testing.T) {
 	b, entityID := oidcBackend(t)
 	wrapped := b.B.SpecialPaths().SealWrapStorage
-	require.ElementsMatch(t, []string{"oidc/key-material/", "mfa/", "oidc/client/"}, wrapped)
+	require.ElementsMatch(t, []string{"oidc/key-material/", "mfa/", "oidc/client/", "config/"}, wrapped)
 
-	secrets := []string{"okta-api-token-0123", "duo-secret-key-0123", "duo-ikey-0123", "ping-token-0123"}
+	secrets := []string{"okta-api-token-0123", "duo-secret-key-0123", "duo-ikey-0123", "ping-token-0123", "hvs.vault-token-0123"}
+	require.Equal(t, http.StatusOK, b.Write("config", map[string]any{"vault_token": secrets[4]}).Status)
 	createMethod(t, b, "okta", map[string]any{"org_name": "o", "api_token": secrets[0]})
 	createMethod(t, b, "duo", map[string]any{"secret_key": secrets[1], "integration_key": secrets[2], "api_hostname": "h"})
 	ping := fakeproviders.NewFakePingID([]byte("0123456789abcdef0123456789abcdef"), "org", secrets[3])
@@ -63,6 +64,7 @@ func TestSecretsStayInSealWrappedStorage(t *testing.T) {
 	// No read or list answers a secret or a private key.
 	for _, r := range []*logical.Request{
 		{Operation: logical.ListOperation, Path: "mfa/method/"},
+		{Operation: logical.ReadOperation, Path: "config"},
 		{Operation: logical.ReadOperation, Path: "oidc/key/k"},
 		{Operation: logical.ReadOperation, Path: "oidc/.well-known/keys"},
 		{Operation: logical.ReadOperation, Path: "entity/id/" + entityID},

@@ -66,7 +66,7 @@ func New(conf *logical.BackendConfig) *framework.Backend {
 		BackendType: logical.TypeLogical,
 		PathsSpecial: &logical.Paths{
 			Unauthenticated: paths.Unauthenticated,
-			SealWrapStorage: []string{backend.SealWrapPrefix, backend.MFASealWrapPrefix, backend.ClientSealWrapPrefix},
+			SealWrapStorage: []string{backend.SealWrapPrefix, backend.MFASealWrapPrefix, backend.ClientSealWrapPrefix, backend.ConfigSealWrapPrefix},
 		},
 		InitializeFunc: func(context.Context, *logical.InitializationRequest) error {
 			go func() {

@@ -1,0 +1,113 @@
+package backend
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+)
+
+// The mount's own settings, stored under a seal-wrapped prefix because they
+// may hold a Vault token.
+const (
+	// ConfigSealWrapPrefix is the storage prefix of the mount's settings.
+	ConfigSealWrapPrefix = "config/"
+	configKey            = ConfigSealWrapPrefix + "mount"
+	kConfig              = "config"
+)
+
+// How a caller whose Vault aliases match no alias of the store is treated.
+const (
+	// CallerEntitiesCreate gives such a caller an entity of its own on its
+	// first request, as Vault creates an entity at every login.
+	CallerEntitiesCreate = "create"
+	// CallerEntitiesMatch maps only callers that an existing alias names.
+	CallerEntitiesMatch = "match"
+)
+
+// MountConfig is the mount's settings.
+type MountConfig struct {
+	// CallerEntities is CallerEntitiesCreate ("" reads as it) or
+	// CallerEntitiesMatch.
+	CallerEntities string `json:"caller_entities,omitempty"`
+	// VaultToken is a token that may read Vault's auth mount table; never
+	// returned by any path.
+	VaultToken string `json:"vault_token,omitempty"`
+	// VaultTokenSetAt is when VaultToken was last written.
+	VaultTokenSetAt time.Time `json:"vault_token_set_at,omitzero"`
+}
+
+// Callers returns the caller_entities setting.
+func (c MountConfig) Callers() string {
+	if c.CallerEntities == "" {
+		return CallerEntitiesCreate
+	}
+	return c.CallerEntities
+}
+
+// MountConfigInput is a write of the settings: what is set changes.
+type MountConfigInput struct {
+	CallerEntities Opt[string]
+	// VaultToken "" removes the token.
+	VaultToken Opt[string]
+}
+
+// configState holds the settings in memory; writes replace the whole value.
+type configState struct{ cur atomic.Pointer[MountConfig] }
+
+func (c *configState) get() MountConfig {
+	if p := c.cur.Load(); p != nil {
+		return *p
+	}
+	return MountConfig{}
+}
+
+func (s *Store) loadConfig(ctx context.Context) error {
+	var c MountConfig
+	if _, err := s.getJSON(ctx, configKey, &c); err != nil {
+		return err
+	}
+	s.cfg.cur.Store(&c)
+	return nil
+}
+
+// MountConfig returns the mount's settings.
+func (s *Store) MountConfig(ctx context.Context) (MountConfig, error) {
+	if err := s.ready(ctx); err != nil {
+		return MountConfig{}, err
+	}
+	return s.cfg.get(), nil
+}
+
+// WriteMountConfig changes the settings; a bad value changes nothing.
+func (s *Store) WriteMountConfig(ctx context.Context, in MountConfigInput) (MountConfig, error) {
+	if err := s.ready(ctx); err != nil {
+		return MountConfig{}, err
+	}
+	if in.CallerEntities.Set {
+		switch in.CallerEntities.Val {
+		case CallerEntitiesCreate, CallerEntitiesMatch:
+		default:
+			return MountConfig{}, userErrorf("caller_entities must be %q or %q", CallerEntitiesCreate, CallerEntitiesMatch)
+		}
+	}
+	var out MountConfig
+	err := s.locked(func() []string { return []string{kConfig} }, func() error {
+		c := s.cfg.get()
+		if in.CallerEntities.Set {
+			c.CallerEntities = in.CallerEntities.Val
+		}
+		if in.VaultToken.Set {
+			c.VaultToken, c.VaultTokenSetAt = in.VaultToken.Val, time.Time{}
+			if c.VaultToken != "" {
+				c.VaultTokenSetAt = s.now().UTC()
+			}
+		}
+		if err := s.putJSON(ctx, configKey, &c); err != nil {
+			return err
+		}
+		s.cfg.cur.Store(&c)
+		out = c
+		return nil
+	})
+	return out, err
+}

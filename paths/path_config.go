@@ -1,0 +1,100 @@
+package paths
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
+)
+
+// configPaths serves config: the mount's own settings.
+func configPaths(s *backend.Store) []*framework.Path {
+	h := &configHandler{store: s}
+	return []*framework.Path{{
+		Pattern:      "config/?$",
+		DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "identity-plugin"},
+		Fields: map[string]*framework.FieldSchema{
+			"caller_entities": {
+				Type:        framework.TypeString,
+				Description: `How a caller whose Vault aliases match no alias of this store is treated on the paths that act for it: "create" (the default) gives it an entity here, with its Vault entity's aliases, on its first request, as Vault creates an entity at every login; "match" maps only callers an existing alias names.`,
+			},
+			"vault_token": {
+				Type:         framework.TypeString,
+				Description:  `A Vault token whose policy may read the auth mount table (sys/auth), with which the plugin checks mount accessors as Vault does. Write-only: never returned. "" removes it.`,
+				DisplayAttrs: &framework.DisplayAttributes{Sensitive: true},
+			},
+		},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.ReadOperation: &framework.PathOperation{
+				Callback: h.read, Summary: "Read the mount's settings.",
+				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read", OperationSuffix: "configuration"},
+				Responses:    map[int][]framework.Response{http.StatusOK: {{Description: "OK", Fields: configFields}}},
+			},
+			logical.UpdateOperation: &framework.PathOperation{
+				Callback: h.write, Summary: "Change the mount's settings.",
+				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "configure"},
+				Responses:    map[int][]framework.Response{http.StatusOK: {{Description: "The settings as they now are.", Fields: configFields}}},
+			},
+		},
+		HelpSynopsis:    "The settings of this mount.",
+		HelpDescription: configHelp,
+	}}
+}
+
+var configFields = map[string]*framework.FieldSchema{
+	"caller_entities":    {Type: framework.TypeString, Description: `"create" or "match".`},
+	"vault_token_set":    {Type: framework.TypeBool, Description: "Whether a Vault token is set (the token itself is never returned)."},
+	"vault_token_set_at": {Type: framework.TypeString, Description: "When the Vault token was set (RFC 3339), or empty."},
+}
+
+type configHandler struct{ store *backend.Store }
+
+func configData(c backend.MountConfig) map[string]any {
+	setAt := ""
+	if !c.VaultTokenSetAt.IsZero() {
+		setAt = c.VaultTokenSetAt.Format(time.RFC3339Nano)
+	}
+	return map[string]any{
+		"caller_entities":    c.Callers(),
+		"vault_token_set":    c.VaultToken != "",
+		"vault_token_set_at": setAt,
+	}
+}
+
+func (h *configHandler) read(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	c, err := h.store.MountConfig(ctx)
+	if err != nil {
+		return respondErr(req, err)
+	}
+	return &logical.Response{Data: configData(c)}, nil
+}
+
+func (h *configHandler) write(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	c, err := h.store.WriteMountConfig(ctx, backend.MountConfigInput{
+		CallerEntities: optional[string](d, "caller_entities"),
+		VaultToken:     optional[string](d, "vault_token"),
+	})
+	if err != nil {
+		return respondErr(req, err)
+	}
+	return &logical.Response{Data: configData(c)}, nil
+}
+
+var configHelp = strings.TrimSpace(`
+caller_entities: with "create" (the default), a caller whose token has a Vault
+entity but none of whose Vault aliases is an alias of this store gets, on its
+first request to a path that acts for it (lookup/self, oidc/token, provider
+authorize, TOTP generate, mfa/validate, recovery codes), an entity here named
+after its Vault entity (or a generated name when that one is taken), with an
+alias for each of its Vault aliases. With "match", only existing aliases map
+callers, and those paths never write.
+
+vault_token: a token whose policy allows reading sys/auth. With it, mount
+accessors are checked against Vault's auth mount table as the built-in engine
+checks them; without it, by their form. Stored seal-wrapped, never returned.
+`)
