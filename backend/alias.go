@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -31,39 +30,15 @@ type Alias struct {
 	NamespaceID            string            `json:"namespace_id"`
 	CreationTime           time.Time         `json:"creation_time"`
 	LastUpdateTime         time.Time         `json:"last_update_time"`
+
+	// mounts resolves MountAccessor for reads; set when the alias enters
+	// the index (index.putAlias, index.putGroup), never stored.
+	mounts *mounts
 }
 
 func (a *Alias) clone() *Alias {
 	c := *a
 	return &c
-}
-
-// MountType is the type of the auth mount the alias belongs to, read from its
-// accessor.
-func (a *Alias) MountType() string {
-	t, _ := MountTypeOf(a.MountAccessor)
-	return t
-}
-
-// Vault makes auth mount accessors as auth_<type>_<8 hex digits>.
-var accessorFormat = regexp.MustCompile(`^auth_(.+)_[0-9a-f]{8}$`)
-
-// MountTypeOf returns the auth method type named in a mount accessor, and
-// whether the accessor has the form of a Vault auth mount accessor. A plugin
-// cannot see Vault's mount table, so the form is all it can check.
-func MountTypeOf(accessor string) (string, bool) {
-	m := accessorFormat.FindStringSubmatch(accessor)
-	if m == nil {
-		return "", false
-	}
-	return m[1], true
-}
-
-func checkAccessor(accessor string) error {
-	if _, ok := MountTypeOf(accessor); !ok {
-		return userErrorf("invalid mount accessor %q", accessor)
-	}
-	return nil
 }
 
 // AliasUpdate is a create-or-update request for an entity alias, with Vault's
@@ -90,8 +65,16 @@ func (s *Store) UpsertAlias(ctx context.Context, u AliasUpdate) (*Alias, bool, e
 	if u.ID == "" && (u.MountAccessor == "" || u.Name == "") {
 		return nil, false, userErrorf("'id' or 'mount_accessor' and 'name' must be provided")
 	}
+	// The mounts of the given accessor and of the alias's current one.
+	var curAccessor string
+	s.idx.read(func() {
+		if a := s.idx.aliases[u.ID]; a != nil {
+			curAccessor = a.MountAccessor
+		}
+	})
+	lookups := s.lookUpMounts(ctx, u.MountAccessor, curAccessor)
 	if u.ID == "" {
-		if err := checkAccessor(u.MountAccessor); err != nil {
+		if _, err := lookups.check(ctx, u.MountAccessor); err != nil {
 			return nil, false, err
 		}
 	}
@@ -131,13 +114,13 @@ func (s *Store) UpsertAlias(ctx context.Context, u AliasUpdate) (*Alias, bool, e
 		return keys
 	}, func() error {
 		var err error
-		out, changed, err = s.applyAliasUpdate(ctx, u, generated)
+		out, changed, err = s.applyAliasUpdate(ctx, u, generated, lookups)
 		return err
 	})
 	return out, changed, err
 }
 
-func (s *Store) applyAliasUpdate(ctx context.Context, u AliasUpdate, generated string) (*Alias, bool, error) {
+func (s *Store) applyAliasUpdate(ctx context.Context, u AliasUpdate, generated string, lookups mountLookups) (*Alias, bool, error) {
 	var cur *Alias
 	s.idx.read(func() {
 		if u.ID != "" {
@@ -152,7 +135,7 @@ func (s *Store) applyAliasUpdate(ctx context.Context, u AliasUpdate, generated s
 	if cur == nil {
 		return s.createAlias(ctx, u, generated)
 	}
-	return s.updateAlias(ctx, u, cur)
+	return s.updateAlias(ctx, u, cur, lookups)
 }
 
 func (s *Store) createAlias(ctx context.Context, u AliasUpdate, generated string) (*Alias, bool, error) {
@@ -235,7 +218,7 @@ func customMetadataOrEmpty(o Opt[map[string]string]) map[string]string {
 	return map[string]string{}
 }
 
-func (s *Store) updateAlias(ctx context.Context, u AliasUpdate, cur *Alias) (*Alias, bool, error) {
+func (s *Store) updateAlias(ctx context.Context, u AliasUpdate, cur *Alias, lookups mountLookups) (*Alias, bool, error) {
 	name, accessor, canonical := u.Name, u.MountAccessor, u.CanonicalID
 	var custom map[string]string
 	if u.ID != "" {
@@ -278,7 +261,7 @@ func (s *Store) updateAlias(ctx context.Context, u AliasUpdate, cur *Alias) (*Al
 	}
 	a := cur.clone()
 	if name != cur.Name || accessor != cur.MountAccessor || !maps.Equal(custom, cur.CustomMetadata) {
-		if err := checkAccessor(accessor); err != nil {
+		if _, err := lookups.check(ctx, accessor); err != nil {
 			return nil, false, err
 		}
 		if byFactors != nil && byFactors.ID != cur.ID {
@@ -286,7 +269,17 @@ func (s *Store) updateAlias(ctx context.Context, u AliasUpdate, cur *Alias) (*Al
 		}
 		a.Name, a.MountAccessor, a.CustomMetadata = name, accessor, custom
 	}
+	// Vault resolves the alias's mount once more, whatever changed: an alias
+	// whose mount is gone cannot move (Vault answers 500 with this
+	// message), nor can an alias on a local mount.
+	mount, known, fromTable := lookups.resolve(ctx, a.MountAccessor)
+	if fromTable && !known {
+		return nil, false, userErrorf("invalid mount accessor %q", a.MountAccessor)
+	}
 	if moving {
+		if mount.Local {
+			return nil, false, userErrorf("local aliases can't be moved between entities")
+		}
 		if target == nil {
 			return nil, false, userErrorf("given 'canonical_id' is not associated with an entity")
 		}

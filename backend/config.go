@@ -78,6 +78,11 @@ func (s *Store) MountConfig(ctx context.Context) (MountConfig, error) {
 	return s.cfg.get(), nil
 }
 
+// VaultToken returns the mount's Vault token, "" when none is set or the
+// settings are not loaded yet. It does not wait for the load: the mount
+// table asks for it on every lookup.
+func (s *Store) VaultToken() string { return s.cfg.get().VaultToken }
+
 // WriteMountConfig changes the settings; a bad value changes nothing.
 func (s *Store) WriteMountConfig(ctx context.Context, in MountConfigInput) (MountConfig, error) {
 	if err := s.ready(ctx); err != nil {

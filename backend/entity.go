@@ -96,6 +96,9 @@ func (s *Store) UpsertEntity(ctx context.Context, u EntityUpdate) (*Entity, bool
 		out, created, err = s.applyEntityUpdate(ctx, u, generated)
 		return err
 	})
+	if err == nil && out.Disabled && u.Disabled.Set {
+		s.endSignInsOf(out.ID)
+	}
 	return out, created, err
 }
 
@@ -329,6 +332,12 @@ func (s *Store) DeleteEntities(ctx context.Context, ids []string) error {
 // leaves an entity with fewer memberships or aliases, never an alias or
 // membership of a missing entity.
 func (s *Store) deleteEntity(ctx context.Context, lookup string, find func() *Entity) error {
+	var deleted string
+	defer func() {
+		if deleted != "" {
+			s.endSignInsOf(deleted)
+		}
+	}()
 	return s.locked(func() (keys []string) {
 		keys = []string{lookup}
 		s.idx.read(func() {
@@ -369,6 +378,7 @@ func (s *Store) deleteEntity(ctx context.Context, lookup string, find func() *En
 			return err
 		}
 		s.idx.write(func() { s.idx.deleteEntity(e.ID) })
+		deleted = e.ID
 		return s.withMFAConfig(func() error { return s.deleteSecretsOf(ctx, e.ID) })
 	})
 }

@@ -22,6 +22,7 @@ func (s *Store) UpsertGroupAlias(ctx context.Context, u GroupAliasUpdate) (*Alia
 	if err := s.ready(ctx); err != nil {
 		return nil, false, err
 	}
+	lookups := s.lookUpMounts(ctx, u.MountAccessor)
 	generated := "" // the name of a new group, needed only for a new alias without a group
 	if u.ID == "" && u.CanonicalID == "" {
 		var err error
@@ -53,13 +54,13 @@ func (s *Store) UpsertGroupAlias(ctx context.Context, u GroupAliasUpdate) (*Alia
 		return keys
 	}, func() error {
 		var err error
-		out, changed, err = s.applyGroupAliasUpdate(ctx, u, generated)
+		out, changed, err = s.applyGroupAliasUpdate(ctx, u, generated, lookups)
 		return err
 	})
 	return out, changed, err
 }
 
-func (s *Store) applyGroupAliasUpdate(ctx context.Context, u GroupAliasUpdate, generated string) (*Alias, bool, error) {
+func (s *Store) applyGroupAliasUpdate(ctx context.Context, u GroupAliasUpdate, generated string, lookups mountLookups) (*Alias, bool, error) {
 	var previous, target, byFactors *Group
 	s.idx.read(func() {
 		if u.ID != "" {
@@ -98,8 +99,12 @@ func (s *Store) applyGroupAliasUpdate(ctx context.Context, u GroupAliasUpdate, g
 			return nil, false, userErrorf("alias can't be set on an internal group")
 		}
 	}
-	if err := checkAccessor(u.MountAccessor); err != nil {
+	mount, err := lookups.check(ctx, u.MountAccessor)
+	if err != nil {
 		return nil, false, err
+	}
+	if mount.Local {
+		return nil, false, userErrorf("mount accessor %q is a local mount", u.MountAccessor)
 	}
 	if byFactors != nil && byFactors.Alias.ID != a.ID {
 		return nil, false, userErrorf("combination of mount and group alias name is already in use")

@@ -34,6 +34,9 @@ type index struct {
 	groupChildren     map[string][]string // group id → ids of groups naming it a parent
 	groupAliases      map[string]*Group   // group alias id → its group
 	groupAliasFactors map[string]*Group   // factorKey(accessor, name) → group
+
+	// mounts is the store's, given to every alias put in the index.
+	mounts *mounts
 }
 
 func newIndex() *index {
@@ -128,7 +131,18 @@ func page(order *btree.BTreeG[string], p Page) []string {
 
 // --- entity aliases (callers hold x.mu) ---
 
+// withMounts lets an alias entering the index resolve its mount accessor
+// through the store's mounts. An alias already in the index has them, so
+// an alias shared by a group and its copy is never written once readers
+// can see it.
+func (x *index) withMounts(a *Alias) {
+	if a != nil && a.mounts == nil && x.mounts != nil {
+		a.mounts = x.mounts
+	}
+}
+
 func (x *index) putAlias(a *Alias) {
+	x.withMounts(a)
 	x.deleteAlias(a.ID)
 	x.aliases[a.ID] = a
 	x.aliasOrder.ReplaceOrInsert(a.ID)
@@ -196,6 +210,7 @@ func (x *index) putGroup(g *Group) {
 	for _, p := range added {
 		x.groupChildren[p] = append(x.groupChildren[p], g.ID)
 	}
+	x.withMounts(g.Alias)
 	x.groups[g.ID] = g
 	x.groupOrder.ReplaceOrInsert(g.ID)
 	x.groupNames[strings.ToLower(g.Name)] = g

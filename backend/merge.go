@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -35,6 +36,9 @@ type AliasClash struct {
 type MergeConflictError struct {
 	Msg     string
 	Clashes []AliasClash
+	// accessors are the mount accessors of Clashes, whose Mount and
+	// MountPath are filled in once the merge has let go of its locks.
+	accessors []string
 }
 
 func (e *MergeConflictError) Error() string { return e.Msg }
@@ -45,6 +49,25 @@ func (s *Store) MergeEntities(ctx context.Context, m MergeRequest) error {
 		return err
 	}
 	from := strutil.RemoveDuplicates(m.From, false)
+	err := s.merge(ctx, m, from)
+	if err == nil {
+		// The merged entities are gone, and their sign-ins with them.
+		s.endSignInsOf(slices.DeleteFunc(slices.Clone(from), func(id string) bool { return id == m.To })...)
+	}
+	var clash *MergeConflictError
+	if errors.As(err, &clash) {
+		// Vault reports the mounts of the clashing aliases, as reads do.
+		for i, acc := range clash.accessors {
+			mount, known, _ := s.mounts.resolve(ctx, acc)
+			if known {
+				clash.Clashes[i].Mount, clash.Clashes[i].MountPath = mount.Type, mount.Path
+			}
+		}
+	}
+	return err
+}
+
+func (s *Store) merge(ctx context.Context, m MergeRequest, from []string) error {
 	// Every MFA secret write holds the stripe of its entity (lockedSecret),
 	// so the entity stripes taken here keep the secrets of all the merged
 	// entities still; s.mfa.mu, taken for reading inside them (lock order),
@@ -152,6 +175,7 @@ func (x *index) planMerge(m MergeRequest, from []string) (*mergePlan, error) {
 
 	var clashErr *multierror.Error
 	var clashes []AliasClash
+	var accessors []string // of clashes
 	fromAccessors := map[string]string{}
 	for _, id := range from {
 		if id == to.ID {
@@ -180,13 +204,14 @@ func (x *index) planMerge(m MergeRequest, from []string) (*mergePlan, error) {
 				clashErr = multierror.Append(clashErr, fmt.Errorf("mountAccessor: %s, toEntity ID: %s, fromEntity ID: %s, conflicting toEntity alias ID: %s, conflicting fromEntity alias ID: %s",
 					ta.MountAccessor, to.ID, id, ta.ID, fa.ID))
 				clashes = append(clashes,
-					AliasClash{Alias: ta.Name, Entity: to.Name, EntityID: to.ID, Mount: ta.MountType()},
-					AliasClash{Alias: fa.Name, Entity: f.Name, EntityID: id, Mount: fa.MountType()})
+					AliasClash{Alias: ta.Name, Entity: to.Name, EntityID: to.ID},
+					AliasClash{Alias: fa.Name, Entity: f.Name, EntityID: id})
+				accessors = append(accessors, ta.MountAccessor, fa.MountAccessor)
 			}
 		}
 	}
 	if clashErr != nil {
-		return nil, &MergeConflictError{Msg: clashErr.Error(), Clashes: clashes}
+		return nil, &MergeConflictError{Msg: clashErr.Error(), Clashes: clashes, accessors: accessors}
 	}
 
 	toByAccessor := map[string][]string{}

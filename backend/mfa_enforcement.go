@@ -2,7 +2,6 @@ package backend
 
 import (
 	"context"
-	"regexp"
 	"slices"
 	"strings"
 )
@@ -31,15 +30,20 @@ type MFAEnforcementInput struct {
 	IdentityEntityIDs   Opt[[]string]
 }
 
-// A plugin cannot list Vault's auth mounts, so auth method types are
-// checked by form: Vault's type names are lower case words with dashes.
-var authTypeFormat = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
-
 // WriteMFAEnforcement creates or updates the named enforcement.
 func (s *Store) WriteMFAEnforcement(ctx context.Context, name string, in MFAEnforcementInput) error {
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
+	// The auth mounts are looked up before locking, as Vault's table may
+	// have to be read again; their errors come in Vault's order below.
+	badAccessor := in.AuthMethodAccessors.Set && slices.ContainsFunc(in.AuthMethodAccessors.Val, func(a string) bool {
+		_, ok, _ := s.mounts.resolve(ctx, a)
+		return !ok
+	})
+	badType := in.AuthMethodTypes.Set && slices.ContainsFunc(in.AuthMethodTypes.Val, func(t string) bool {
+		return !s.mounts.hasType(ctx, t)
+	})
 	s.mfa.mu.Lock()
 	defer s.mfa.mu.Unlock()
 	e := &MFAEnforcement{Name: name, NamespaceID: NamespaceID}
@@ -64,18 +68,14 @@ func (s *Store) WriteMFAEnforcement(ctx context.Context, name string, in MFAEnfo
 	e.MFAMethodIDs = in.MFAMethodIDs.Val
 	selector := false
 	if in.AuthMethodAccessors.Set {
-		for _, a := range in.AuthMethodAccessors.Val {
-			if _, ok := MountTypeOf(a); !ok {
-				return userErrorf("one of the auth method accessors provided is invalid")
-			}
+		if badAccessor {
+			return userErrorf("one of the auth method accessors provided is invalid")
 		}
 		e.AuthMethodAccessors, selector = in.AuthMethodAccessors.Val, true
 	}
 	if in.AuthMethodTypes.Set {
-		for _, t := range in.AuthMethodTypes.Val {
-			if !authTypeFormat.MatchString(t) {
-				return userErrorf("one of the auth method types provided is invalid")
-			}
+		if badType {
+			return userErrorf("one of the auth method types provided is invalid")
 		}
 		e.AuthMethodTypes, selector = in.AuthMethodTypes.Val, true
 	}

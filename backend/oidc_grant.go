@@ -82,6 +82,9 @@ type grant struct {
 	// Used marks a refresh token that was exchanged: presenting it again
 	// is a reuse.
 	Used bool `json:"used,omitempty"`
+	// Issuer, on a family's span record, is the issuer of the sign-in's
+	// tokens, for its back-channel logout token (oidc_backchannel.go).
+	Issuer string `json:"iss,omitempty"`
 
 	// Authorization codes only.
 	Nonce           string `json:"nonce,omitempty"`
@@ -97,6 +100,12 @@ type ClientAuth struct {
 	Basic                bool
 	BasicID, BasicSecret string
 	ID, Secret           string
+	// AssertionType and Assertion are private_key_jwt's
+	// client_assertion_type and client_assertion; Issuer turns the
+	// provider's configured issuer into its issuer, which (or whose token
+	// endpoint URL) an assertion's aud must name.
+	AssertionType, Assertion string
+	Issuer                   func(configured string) string
 }
 
 // TokenExchange is a request to the token endpoint.
@@ -108,7 +117,9 @@ type TokenExchange struct {
 	RedirectURI  string
 	CodeVerifier string
 	RefreshToken string
-	Scope        string
+	// DeviceCode is the device_code of the device_code grant.
+	DeviceCode string
+	Scope      string
 	// Issuer turns the provider's configured issuer ("" when unset) into
 	// the issuer of its tokens.
 	Issuer func(configured string) string
@@ -129,6 +140,9 @@ type clientContext struct {
 	provider *Provider
 	client   *Client
 	key      *oidcKey
+	// assertion is the client assertion that authenticated the client,
+	// its jti still to spend.
+	assertion *assertionUse
 }
 
 // authenticate finds the provider and authenticates the client, in Vault's
@@ -141,13 +155,19 @@ func (s *Store) authenticate(providerName string, a ClientAuth) (*clientContext,
 		return nil, invalidRequest("provider not found")
 	}
 	id, secret := a.ID, a.Secret
-	if a.Basic {
+	var assertion *assertionUse
+	if a.AssertionType != "" || a.Assertion != "" {
+		var err error
+		if id, assertion, err = s.checkAssertion(p, a); err != nil {
+			return nil, err
+		}
+	} else if a.Basic {
 		id, secret = a.BasicID, a.BasicSecret
 	} else if id == "" {
 		return nil, invalidRequest("client_id parameter is required")
 	}
 	c := s.oidc.clientIDs[id]
-	if c == nil || (c.ClientType == ClientConfidential && subtle.ConstantTimeCompare([]byte(c.ClientSecret), []byte(secret)) != 1) {
+	if c == nil || (assertion == nil && c.ClientType == ClientConfidential && subtle.ConstantTimeCompare([]byte(c.ClientSecret), []byte(secret)) != 1) {
 		return nil, invalidClient("client failed to authenticate")
 	}
 	if !p.allows(id) {
@@ -161,7 +181,7 @@ func (s *Store) authenticate(providerName string, a ClientAuth) (*clientContext,
 		return nil, invalidClient("client is not authorized to use the key")
 	}
 	pc, cc := *p, *c
-	return &clientContext{provider: &pc, client: &cc, key: k}, nil
+	return &clientContext{provider: &pc, client: &cc, key: k, assertion: assertion}, nil
 }
 
 func invalidClient(desc string) *OAuthError {
@@ -177,7 +197,7 @@ func (s *Store) ExchangeToken(ctx context.Context, r TokenExchange) (*TokenRespo
 	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
-	cc, err := s.authenticate(r.Provider, r.Auth)
+	cc, err := s.authenticateClient(ctx, r.Provider, r.Auth)
 	if err != nil {
 		return nil, err
 	}
@@ -190,6 +210,8 @@ func (s *Store) ExchangeToken(ctx context.Context, r TokenExchange) (*TokenRespo
 		return s.refresh(ctx, cc, r)
 	case GrantClientCredentials:
 		return s.clientCredentials(ctx, cc, r)
+	case GrantDeviceCode:
+		return s.exchangeDeviceCode(ctx, cc, r)
 	default:
 		return nil, oauthError(http.StatusBadRequest, "unsupported_grant_type", "unsupported grant_type value")
 	}
@@ -366,11 +388,20 @@ type idTokenExtras struct {
 func (s *Store) issue(ctx context.Context, cc *clientContext, r TokenExchange, v *EntityView, g *grant, x idTokenExtras) (*TokenResponse, error) {
 	now := s.now()
 	c := cc.client
-	access, err := randomToken(accessPrefix)
+	access, accessKey, err := s.newAccessToken(cc, r.Issuer, g, now)
 	if err != nil {
 		return nil, err
 	}
 	out := &TokenResponse{TokenType: "Bearer", AccessToken: access, ExpiresIn: int64(c.AccessTokenTTL / time.Second)}
+	// The sign-in's family: made for refresh tokens, and for the ID tokens
+	// of a client that uses logout even without them, whose sid it is, so
+	// that ending the session revokes the sign-in's tokens (oidc_logout.go).
+	refreshOn := c.RefreshTokenTTL > 0 && !x.noRefresh
+	if g.Family == "" && (refreshOn || (!x.skip && c.usesLogout())) {
+		if g.Family, err = newID(); err != nil {
+			return nil, err
+		}
+	}
 	if !x.skip {
 		iss := r.Issuer(cc.provider.Issuer)
 		if iss == "" {
@@ -394,7 +425,10 @@ func (s *Store) issue(ctx context.Context, cc *clientContext, r TokenExchange, v
 		if x.code != "" {
 			claims["c_hash"] = halfHash(cc.key.Algorithm, x.code)
 		}
-		extra, err := s.scopeClaimsFor(v, g.Scopes, cc.provider, now)
+		if g.Family != "" && c.usesLogout() {
+			claims["sid"] = g.Family
+		}
+		extra, err := s.scopeClaimsFor(v, c, g.Scopes, cc.provider, now)
 		if err != nil {
 			return nil, err
 		}
@@ -408,19 +442,24 @@ func (s *Store) issue(ctx context.Context, cc *clientContext, r TokenExchange, v
 		}
 	}
 	g.IssuedAt = now
-	if c.RefreshTokenTTL > 0 && !x.noRefresh {
-		if g.Family == "" {
-			if g.Family, err = newID(); err != nil {
+	if g.Family != "" {
+		expire := now.Add(c.AccessTokenTTL)
+		if refreshOn {
+			if out.RefreshToken, err = randomToken(refreshPrefix); err != nil {
 				return nil, err
 			}
+			expire = latest(expire, now.Add(c.RefreshTokenTTL))
 		}
-		if out.RefreshToken, err = randomToken(refreshPrefix); err != nil {
+		g.FamilyExpireAt = latest(g.FamilyExpireAt, expire)
+		var iss string
+		if c.BackchannelLogoutURI != "" && r.Issuer != nil {
+			iss = r.Issuer(cc.provider.Issuer)
+		}
+		if err := s.putJSON(ctx, spanPrefix+g.Family, spanFor(c, g, iss, now)); err != nil {
 			return nil, err
 		}
-		g.FamilyExpireAt = latest(g.FamilyExpireAt, now.Add(c.RefreshTokenTTL), now.Add(c.AccessTokenTTL))
-		if err := s.putJSON(ctx, spanPrefix+g.Family, &grant{IssuedAt: now, ExpireAt: g.FamilyExpireAt}); err != nil {
-			return nil, err
-		}
+	}
+	if refreshOn {
 		rg := *g
 		rg.ExpireAt = now.Add(c.RefreshTokenTTL)
 		if err := s.putJSON(ctx, grantKey(refreshGrant, out.RefreshToken), &rg); err != nil {
@@ -428,19 +467,20 @@ func (s *Store) issue(ctx context.Context, cc *clientContext, r TokenExchange, v
 		}
 	}
 	g.ExpireAt = now.Add(c.AccessTokenTTL)
-	if err := s.putJSON(ctx, grantKey(accessGrant, access), g); err != nil {
+	if err := s.putJSON(ctx, accessKey, g); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
 // scopeClaimsFor renders the templates of the granted scopes the provider
-// still supports for the entity.
-func (s *Store) scopeClaimsFor(v *EntityView, scopes []string, p *Provider, now time.Time) (map[string]any, error) {
+// still supports for the entity, as client c sees it: only the groups of
+// its group_filter.
+func (s *Store) scopeClaimsFor(v *EntityView, c *Client, scopes []string, p *Provider, now time.Time) (map[string]any, error) {
 	supported := p.supported(scopes)
 	render := func(tpl string) map[string]any {
 		claims := map[string]any{}
-		s.mergeTemplate(claims, tpl, v, now)
+		s.mergeTemplateFiltered(claims, tpl, v, c.GroupFilter, now)
 		return claims
 	}
 	s.oidc.mu.RLock()
@@ -534,14 +574,21 @@ func (s *Store) revokeFamily(ctx context.Context, presented *grant, c *Client) e
 	}
 	// Under the lock, so that two revocations store the later expiry.
 	s.oidc.mu.Lock()
-	defer s.oidc.mu.Unlock()
-	if cur, ok := s.oidc.revoked[family]; ok && !cur.Before(until) {
+	cur, already := s.oidc.revoked[family]
+	if already && !cur.Before(until) {
+		s.oidc.mu.Unlock()
 		return nil
 	}
 	if err := s.putJSON(ctx, familyPrefix+family, &grant{IssuedAt: now, ExpireAt: until}); err != nil {
+		s.oidc.mu.Unlock()
 		return err
 	}
 	s.oidc.revoked[family] = until
+	s.oidc.mu.Unlock()
+	// The sign-in ended now: tell its client (never blocks).
+	if found && !already {
+		s.notifyLogout(family, &span)
+	}
 	return nil
 }
 
@@ -570,7 +617,11 @@ func (s *Store) UserInfo(ctx context.Context, providerName, token string, isBear
 	if !isBearer {
 		return nil, oauthError(http.StatusUnauthorized, "invalid_token", "access token must be sent as a Bearer token")
 	}
-	g, err := s.activeGrant(ctx, grantKey(accessGrant, token))
+	key := s.presentedKey(accessGrant, token)
+	if key == "" {
+		return nil, oauthError(http.StatusUnauthorized, "invalid_token", "access token is invalid")
+	}
+	g, err := s.activeGrant(ctx, key)
 	if err != nil {
 		return nil, err
 	}
@@ -580,11 +631,11 @@ func (s *Store) UserInfo(ctx context.Context, providerName, token string, isBear
 	case g.Provider != providerName:
 		return nil, oauthError(http.StatusUnauthorized, "invalid_token", "access token was not issued by the provider")
 	}
-	v, err := s.checkAccess(ctx, g, p)
+	v, c, err := s.checkAccess(ctx, g, p)
 	if err != nil {
 		return nil, err
 	}
-	claims, err := s.scopeClaimsFor(v, g.Scopes, p, s.now())
+	claims, err := s.scopeClaimsFor(v, c, g.Scopes, p, s.now())
 	if err != nil {
 		return nil, err
 	}
@@ -614,26 +665,27 @@ func (s *Store) assignedEntity(ctx context.Context, c *Client, id string) (*Enti
 }
 
 // checkAccess checks that the client and entity of a token may still use
-// the provider, with Vault's userinfo errors, and returns the entity.
-func (s *Store) checkAccess(ctx context.Context, g *grant, p *Provider) (*EntityView, error) {
+// the provider, with Vault's userinfo errors, and returns the entity and
+// the client.
+func (s *Store) checkAccess(ctx context.Context, g *grant, p *Provider) (*EntityView, *Client, error) {
 	denied := func(desc string) error { return oauthError(http.StatusForbidden, "access_denied", desc) }
 	s.oidc.mu.RLock()
 	c := s.oidc.clientIDs[g.ClientID]
 	s.oidc.mu.RUnlock()
 	if c == nil {
-		return nil, denied("client not found")
+		return nil, nil, denied("client not found")
 	}
 	v, problem, err := s.assignedEntity(ctx, c, g.EntityID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if problem != "" {
-		return nil, denied(problem)
+		return nil, nil, denied(problem)
 	}
 	if !p.allows(c.ClientID) {
-		return nil, denied("client is not authorized to use the provider")
+		return nil, nil, denied("client is not authorized to use the provider")
 	}
-	return v, nil
+	return v, c, nil
 }
 
 // IntrospectGrant answers RFC 7662 introspection of an access or refresh
@@ -646,7 +698,7 @@ func (s *Store) IntrospectGrant(ctx context.Context, providerName string, auth C
 	if err := s.ready(ctx); err != nil {
 		return nil, err
 	}
-	cc, err := s.authenticate(providerName, auth)
+	cc, err := s.authenticateClient(ctx, providerName, auth)
 	if err != nil {
 		return nil, err
 	}
@@ -655,7 +707,11 @@ func (s *Store) IntrospectGrant(ctx context.Context, providerName string, auth C
 	}
 	inactive := map[string]any{"active": false}
 	for _, kind := range tokenKinds(token, hint) {
-		g, err := s.activeGrant(ctx, grantKey(kind, token))
+		key := s.presentedKey(kind, token)
+		if key == "" {
+			continue
+		}
+		g, err := s.activeGrant(ctx, key)
 		if err != nil {
 			return nil, err
 		}
@@ -665,7 +721,7 @@ func (s *Store) IntrospectGrant(ctx context.Context, providerName string, auth C
 		if g.ClientID != cc.client.ClientID || g.Provider != providerName || (kind == refreshGrant && g.Used) {
 			return inactive, nil
 		}
-		if _, err := s.checkAccess(ctx, g, cc.provider); err != nil {
+		if _, _, err := s.checkAccess(ctx, g, cc.provider); err != nil {
 			if _, ok := AsOAuthError(err); ok {
 				return inactive, nil
 			}
@@ -696,7 +752,7 @@ func (s *Store) RevokeGrant(ctx context.Context, providerName string, auth Clien
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-	cc, err := s.authenticate(providerName, auth)
+	cc, err := s.authenticateClient(ctx, providerName, auth)
 	if err != nil {
 		return err
 	}
@@ -704,7 +760,10 @@ func (s *Store) RevokeGrant(ctx context.Context, providerName string, auth Clien
 		return invalidRequest("token parameter is required")
 	}
 	for _, kind := range tokenKinds(token, hint) {
-		key := grantKey(kind, token)
+		key := s.presentedKey(kind, token)
+		if key == "" {
+			continue
+		}
 		g := new(grant)
 		found, err := s.getJSON(ctx, key, g)
 		if err != nil {
@@ -730,7 +789,7 @@ func (s *Store) RevokeGrant(ctx context.Context, providerName string, auth Clien
 // goes first.
 func tokenKinds(token, hint string) []string {
 	switch {
-	case strings.HasPrefix(token, accessPrefix):
+	case strings.HasPrefix(token, accessPrefix), looksLikeJWT(token):
 		return []string{accessGrant}
 	case strings.HasPrefix(token, refreshPrefix):
 		return []string{refreshGrant}
@@ -792,7 +851,7 @@ func (s *Store) SweepGrants(ctx context.Context) error {
 		delete(s.oidc.revoked, id)
 		s.oidc.mu.Unlock()
 	}
-	for _, kind := range []string{codeGrant, accessGrant, refreshGrant, familySpan} {
+	for _, kind := range []string{codeGrant, accessGrant, refreshGrant, familySpan, assertionGrant, deviceGrant, userCodeGrant, deviceTries} {
 		prefix := grantPrefix + kind + "/"
 		keys, err := s.storage.List(ctx, prefix)
 		if err != nil {

@@ -184,6 +184,9 @@ func (s *Store) WriteKey(ctx context.Context, name string, u KeyUpdate) error {
 			if c.Key == name && c.IDTokenTTL > k.VerificationTTL {
 				return userErrorf("unable to update key %q because it is currently referenced by one or more clients with an id_token_ttl greater than %d seconds", name, k.VerificationTTL/time.Second)
 			}
+			if c.Key == name && c.AccessTokenFormat == AccessTokenJWT && c.AccessTokenTTL > k.VerificationTTL {
+				return userErrorf("unable to update key %q because it is currently referenced by one or more clients with JWT access tokens and an access_token_ttl greater than %d seconds", name, k.VerificationTTL/time.Second)
+			}
 		}
 	}
 	if u.AllowedClientIDs.Set {

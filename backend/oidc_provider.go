@@ -78,6 +78,25 @@ type Client struct {
 	ClientType                string        `json:"client_type"`
 	ClientID                  string        `json:"client_id"`
 	ClientSecret              string        `json:"client_secret"`
+	// GroupFilter, not in Vault, limits the groups the client's scope
+	// templates see (see filterGroups); empty, they see all.
+	GroupFilter []string `json:"group_filter,omitempty"`
+	// AccessTokenFormat, not in Vault, is "" for opaque hvo_at_ access
+	// tokens, or AccessTokenJWT for RFC 9068 JWTs signed with the client's
+	// key.
+	AccessTokenFormat string `json:"access_token_format,omitempty"`
+	// JWKS, not in Vault, is the public JSON Web Key Set a confidential
+	// client registered for private_key_jwt authentication; "" for none.
+	JWKS string `json:"jwks,omitempty"`
+	// DeviceGrant, not in Vault, lets the client use the RFC 8628 device
+	// authorization grant (see oidc_device.go); off by default.
+	DeviceGrant bool `json:"device_grant,omitempty"`
+	// PostLogoutRedirectURIs and BackchannelLogoutURI, not in Vault, opt
+	// the client in to logout (oidc_logout.go): where the provider's
+	// end_session_endpoint may send the browser back, and where it posts
+	// logout tokens when a sign-in ends.
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
+	BackchannelLogoutURI   string   `json:"backchannel_logout_uri,omitempty"`
 }
 
 // Provider is an OIDC provider of this mount. Stored under
@@ -131,6 +150,12 @@ type ClientUpdate struct {
 	RefreshTokenTTL           Opt[time.Duration]
 	ClientCredentialsEntityID Opt[string]
 	ClientType                Opt[string]
+	GroupFilter               Opt[[]string]
+	AccessTokenFormat         Opt[string]
+	JWKS                      Opt[string]
+	DeviceGrant               Opt[bool]
+	PostLogoutRedirectURIs    Opt[[]string]
+	BackchannelLogoutURI      Opt[string]
 }
 
 // ProviderUpdate is a write to a provider.
@@ -207,6 +232,15 @@ func dedupe(list []string) []string {
 	return strutil.RemoveDuplicates(list, false)
 }
 
+// dedupeLower is dedupe of lower-cased values, as Vault stores an
+// assignment's entity and group ids.
+func dedupeLower(list []string) []string {
+	if list == nil {
+		return []string{}
+	}
+	return strutil.RemoveDuplicates(list, true)
+}
+
 // firstMissing returns the first of names that m lacks.
 func firstMissing[V any](names []string, m map[string]V) (string, bool) {
 	for _, n := range names {
@@ -229,10 +263,10 @@ func (s *Store) WriteAssignment(ctx context.Context, name string, u AssignmentUp
 			a = &c
 		}
 		if u.EntityIDs.Set {
-			a.EntityIDs = dedupe(u.EntityIDs.Val)
+			a.EntityIDs = dedupeLower(u.EntityIDs.Val)
 		}
 		if u.GroupIDs.Set {
-			a.GroupIDs = dedupe(u.GroupIDs.Val)
+			a.GroupIDs = dedupeLower(u.GroupIDs.Val)
 		}
 		return oidcAssignmentPrefix + name, a, func() { st.assignments[name] = a }, nil
 	})
@@ -337,6 +371,24 @@ func (s *Store) WriteClient(ctx context.Context, name string, u ClientUpdate) er
 		}
 		if c.ClientCredentialsEntityID != "" && c.ClientType != ClientConfidential {
 			return "", nil, nil, userErrorf("client_credentials_entity_id is only allowed for confidential clients")
+		}
+		if u.GroupFilter.Set {
+			if err := validateGroupFilter(u.GroupFilter.Val); err != nil {
+				return "", nil, nil, err
+			}
+			c.GroupFilter = dedupe(u.GroupFilter.Val)
+		}
+		if err := setAccessTokenFormat(c, u.AccessTokenFormat, key); err != nil {
+			return "", nil, nil, err
+		}
+		if err := setClientJWKS(c, u.JWKS); err != nil {
+			return "", nil, nil, err
+		}
+		if err := setLogoutURIs(c, u); err != nil {
+			return "", nil, nil, err
+		}
+		if u.DeviceGrant.Set {
+			c.DeviceGrant = u.DeviceGrant.Val
 		}
 		if c.ClientID == "" {
 			id, err := base62.Random(32)
@@ -694,4 +746,46 @@ func loadOne[T any](ctx context.Context, s *Store, key string, set func(*T)) (bo
 		set(v)
 	}
 	return found, err
+}
+
+// ProviderFeatures are the opt-in features some client a provider allows
+// has turned on: discovery lists each only then, and the paths that serve
+// one answer as if absent before.
+type ProviderFeatures struct {
+	// PrivateKeyJWT: a client registered a jwks.
+	PrivateKeyJWT bool
+	// DeviceGrant: a client has device_grant set.
+	DeviceGrant bool
+	// EndSession: a client registered post_logout_redirect_uris.
+	EndSession bool
+	// Backchannel: a client registered a backchannel_logout_uri.
+	Backchannel bool
+}
+
+// Logout reports whether the provider serves its logout page.
+func (f ProviderFeatures) Logout() bool { return f.EndSession || f.Backchannel }
+
+// ProviderFeatures reports the opt-in features of the provider's clients;
+// none for an unknown provider.
+func (s *Store) ProviderFeatures(ctx context.Context, providerName string) (ProviderFeatures, error) {
+	var f ProviderFeatures
+	if err := s.ready(ctx); err != nil {
+		return f, err
+	}
+	s.oidc.mu.RLock()
+	defer s.oidc.mu.RUnlock()
+	p := s.oidc.providers[providerName]
+	if p == nil {
+		return f, nil
+	}
+	for _, c := range s.oidc.clients {
+		if !p.allows(c.ClientID) {
+			continue
+		}
+		f.PrivateKeyJWT = f.PrivateKeyJWT || c.JWKS != ""
+		f.DeviceGrant = f.DeviceGrant || c.DeviceGrant
+		f.EndSession = f.EndSession || len(c.PostLogoutRedirectURIs) > 0
+		f.Backchannel = f.Backchannel || c.BackchannelLogoutURI != ""
+	}
+	return f, nil
 }

@@ -25,15 +25,19 @@ type Role struct {
 	Template string        `json:"template"`
 	TTL      time.Duration `json:"ttl"`
 	ClientID string        `json:"client_id"`
+	// Audiences, not in Vault, are extra audiences of the role's tokens
+	// (see tokenAudience); none keeps aud the client id alone.
+	Audiences []string `json:"audiences,omitempty"`
 }
 
 // RoleUpdate is a write to a role. On create, fields not Set take their
 // defaults (ttl 24h, a generated client id); on update they keep their value.
 type RoleUpdate struct {
-	Key      Opt[string]
-	Template Opt[string]
-	TTL      Opt[time.Duration]
-	ClientID Opt[string]
+	Key       Opt[string]
+	Template  Opt[string]
+	TTL       Opt[time.Duration]
+	ClientID  Opt[string]
+	Audiences Opt[[]string]
 }
 
 // RoleExists reports whether the role exists.
@@ -82,6 +86,13 @@ func (s *Store) WriteRole(ctx context.Context, name string, u RoleUpdate) error 
 	}
 	if u.ClientID.Set {
 		r.ClientID = u.ClientID.Val
+	}
+	if u.Audiences.Set {
+		auds, err := validateAudiences(u.Audiences.Val)
+		if err != nil {
+			return err
+		}
+		r.Audiences = auds
 	}
 	if r.ClientID == "" {
 		id, err := base62.Random(26)

@@ -70,7 +70,7 @@ func (s *Store) IssueToken(ctx context.Context, req TokenRequest) (*IdentityToke
 		"iss":       req.Issuer,
 		"namespace": NamespaceID,
 		"sub":       entity.ID,
-		"aud":       role.ClientID,
+		"aud":       tokenAudience(role),
 		"exp":       now.Add(ttl).Unix(),
 		"iat":       now.Unix(),
 	}
@@ -89,10 +89,17 @@ func (s *Store) IssueToken(ctx context.Context, req TokenRequest) (*IdentityToke
 // top-level claims, except reserved ones. As in Vault, a template that
 // fails at run time is logged and the token keeps its base claims.
 func (s *Store) mergeTemplate(claims map[string]any, tpl string, v *EntityView, now time.Time) {
+	s.mergeTemplateFiltered(claims, tpl, v, nil, now)
+}
+
+// mergeTemplateFiltered is mergeTemplate for a template that sees only the
+// groups groupFilter keeps (all when empty): see filterGroups.
+func (s *Store) mergeTemplateFiltered(claims map[string]any, tpl string, v *EntityView, groupFilter []string, now time.Time) {
 	if tpl == "" {
 		return
 	}
 	entity, groups := s.templateInput(v)
+	groups = filterGroups(groupFilter, groups)
 	_, out, err := identitytpl.PopulateString(identitytpl.PopulateStringInput{
 		Mode:        identitytpl.JSONTemplating,
 		String:      tpl,

@@ -44,6 +44,10 @@ type Options struct {
 	// (1,000 when zero; any number when negative).
 	SnapshotInterval   time.Duration
 	SnapshotMinObjects int
+	// Mounts is Vault's auth mount table, against which mount accessors
+	// are checked; nil, or while it cannot be read, they are checked by
+	// form.
+	Mounts MountTable
 }
 
 // Store holds one mount's identity data.
@@ -77,11 +81,13 @@ type Store struct {
 	loadMu sync.Mutex
 	loaded atomic.Bool
 
-	idx  *index
-	oidc *oidcState
-	mfa  *mfaState
-	cfg  configState
-	snap snapshotState
+	idx    *index
+	mounts *mounts
+	oidc   *oidcState
+	mfa    *mfaState
+	cfg    configState
+	snap   snapshotState
+	bc     backchannelState
 	// loadInfo is how Load built the indexes; set before loaded.
 	loadInfo LoadInfo
 
@@ -106,12 +112,14 @@ func New(opts Options) *Store {
 		workers: opts.LoadWorkers,
 		locks:   newStripes(),
 		idx:     newIndex(),
+		mounts:  &mounts{table: opts.Mounts},
 		oidc:    newOIDCState(),
 		mfa:     newMFAState(),
 
 		httpClient:   opts.HTTPClient,
 		pollInterval: opts.MFAPollInterval,
 	}
+	s.idx.mounts = s.mounts
 	s.snap.interval, s.snap.minObjects = opts.SnapshotInterval, opts.SnapshotMinObjects
 	if s.snap.interval <= 0 {
 		s.snap.interval = defaultSnapshotInterval

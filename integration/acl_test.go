@@ -17,13 +17,12 @@ import (
 )
 
 // samplePath turns a path pattern into a request path: each named group
-// becomes a sample value, regex decoration goes.
+// becomes a sample value, an optional unnamed group (such as the child
+// issuer of the discovery paths) is left out, regex decoration goes.
 func samplePath(pattern string) string {
 	var b strings.Builder
 	for i := 0; i < len(pattern); i++ {
-		if strings.HasPrefix(pattern[i:], "(?P<") {
-			end := strings.Index(pattern[i:], ">")
-			name := pattern[i+4 : i+end]
+		if pattern[i] == '(' {
 			depth := 0
 			j := i
 			for ; j < len(pattern); j++ {
@@ -36,6 +35,16 @@ func samplePath(pattern string) string {
 					}
 				}
 			}
+			if !strings.HasPrefix(pattern[i:], "(?P<") {
+				if j+1 < len(pattern) && pattern[j+1] == '?' {
+					i = j + 1
+					continue
+				}
+				b.WriteByte(pattern[i])
+				continue
+			}
+			end := strings.Index(pattern[i:], ">")
+			name := pattern[i+4 : i+end]
 			switch name {
 			case "method_id":
 				b.WriteString("00000000-0000-0000-0000-000000000000")
@@ -94,8 +103,9 @@ var oauthEndpoints = regexp.MustCompile(`^oidc/provider/[^/]+/(token|userinfo|in
 // TestACLEveryPathNeedsACapability sends every operation of every path with a
 // token holding only the default policy, and with no token: all are denied
 // but the paths Vault leaves unauthenticated (discovery and keys, the
-// provider's OAuth endpoints, which answer OAuth errors, and the sign-in
-// page with its assets).
+// provider's OAuth endpoints, which answer OAuth errors, the device
+// authorization endpoint, and the sign-in and logout pages with their
+// assets).
 func TestACLEveryPathNeedsACapability(t *testing.T) {
 	tok := do(t, "POST", "auth/token/create", map[string]any{"policies": "default", "ttl": "10m"})
 	require.Equal(t, http.StatusOK, tok.Status, tok.Errors)
@@ -143,7 +153,8 @@ func TestACLEveryPathNeedsACapability(t *testing.T) {
 		"oidc/provider/sample/token", "oidc/provider/sample/userinfo",
 		"oidc/provider/sample/introspect", "oidc/provider/sample/revoke",
 		"oidc/provider/sample/sign-in", "oidc/sign-in/app.js",
-	}, public, "discovery and keys, the provider's OAuth endpoints and the sign-in page")
+		"oidc/provider/sample/device", "oidc/provider/sample/logout", "oidc/sign-in/logout.js",
+	}, public, "discovery and keys, the provider's OAuth endpoints, the device authorization endpoint, and the sign-in and logout pages")
 	require.Greater(t, checked, 100)
 	t.Logf("%d denied requests over %d paths; public: %v", checked, len(b.Paths), unauth)
 }

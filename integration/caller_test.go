@@ -53,6 +53,11 @@ func userpassLogin(t *testing.T, user string) string {
 func TestCallerEntityThroughUserpassLogin(t *testing.T) {
 	writeSelfPolicy(t)
 	token := userpassLogin(t, "caller-alice")
+	// This test links the user by hand: with caller_entities=match the
+	// store makes no entity for it (with create, the default, its first
+	// request would: see implicit_test.go).
+	mustWrite(t, mount+"/config", map[string]any{"caller_entities": "match"})
+	t.Cleanup(func() { mustWrite(t, mount+"/config", map[string]any{"caller_entities": "create"}) })
 
 	// Before the store knows the user, the token maps to nothing.
 	r := asToken(t, token, "GET", mount+"/lookup/self", nil)

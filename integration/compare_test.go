@@ -3,8 +3,10 @@
 package integration
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
 	"sort"
@@ -43,8 +45,25 @@ type outcome struct {
 // normalize and normalizeAnswers.
 func compareWithBuiltin(t *testing.T, steps []step) {
 	t.Helper()
-	builtin := play(t, "identity", steps)
-	plugin := play(t, mount, steps)
+	compareWith(t, comparison{}, steps)
+}
+
+// comparison is how compareWith plays its steps.
+type comparison struct {
+	// mount is the plugin mount; the shared mount when "".
+	mount string
+	// vars are placeholders besides {userpass} and {approle}.
+	vars map[string]string
+	// mountPaths compares mount_path too, which a plugin mount knows when
+	// it has a Vault token to read the auth mount table.
+	mountPaths bool
+}
+
+// compareWith is compareWithBuiltin as c says.
+func compareWith(t *testing.T, c comparison, steps []step) {
+	t.Helper()
+	builtin := play(t, "identity", steps, c)
+	plugin := play(t, cmp.Or(c.mount, mount), steps, c)
 	for i, s := range steps {
 		b, p := builtin[i], plugin[i]
 		label := fmt.Sprintf("step %d: %s %s %v", i, s.method, s.path, s.body)
@@ -65,10 +84,11 @@ func compareWithBuiltin(t *testing.T, steps []step) {
 }
 
 // play runs steps against one mount and returns normalized outcomes.
-func play(t *testing.T, mnt string, steps []step) []outcome {
+func play(t *testing.T, mnt string, steps []step, c comparison) []outcome {
 	t.Helper()
 	ids := map[string]string{}
 	vars := map[string]string{"userpass": userpassAccessor, "approle": approleAccessor}
+	maps.Copy(vars, c.vars)
 	subst := func(s string) string {
 		for _, m := range []map[string]string{ids, vars} {
 			for k, v := range m {
@@ -108,7 +128,7 @@ func play(t *testing.T, mnt string, steps []step) []outcome {
 		if _, wrapped := r.Body["request_id"]; !wrapped && r.Body != nil {
 			data = r.Body // a raw response (OIDC endpoints): compare the body
 		}
-		out[i] = outcome{Status: r.Status, Data: normalize(data), Errors: errs, Warnings: r.Warnings}
+		out[i] = outcome{Status: r.Status, Data: normalizeWith(data, c.mountPaths), Errors: errs, Warnings: r.Warnings}
 	}
 	t.Cleanup(func() {
 		for _, id := range ids {
@@ -128,8 +148,12 @@ var (
 )
 
 // normalize replaces what differs by nature between two stores (ids,
-// generated names, times) and sorts what is ordered by id.
-func normalize(v any) any {
+// generated names, times) and sorts what is ordered by id. It drops
+// mount_path, which a plugin mount without a Vault token cannot know.
+func normalize(v any) any { return normalizeWith(v, false) }
+
+// normalizeWith is normalize, keeping mount_path when mountPaths.
+func normalizeWith(v any, mountPaths bool) any {
 	switch x := v.(type) {
 	case string:
 		switch {
@@ -142,7 +166,7 @@ func normalize(v any) any {
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
-			out[i] = normalize(e)
+			out[i] = normalizeWith(e, mountPaths)
 		}
 		sort.SliceStable(out, func(i, j int) bool { return fmt.Sprint(out[i]) < fmt.Sprint(out[j]) })
 		return out
@@ -150,8 +174,8 @@ func normalize(v any) any {
 		out := make(map[string]any, len(x))
 		var byID []any
 		for k, e := range x {
-			if k == "mount_path" {
-				continue // only the built-in engine can know mount paths
+			if k == "mount_path" && !mountPaths {
+				continue // without a Vault token, only the built-in engine knows mount paths
 			}
 			if k == "client_id" {
 				e = "<client-id>" // generated at random
@@ -162,10 +186,10 @@ func normalize(v any) any {
 				e = nil
 			}
 			if uuidRe.MatchString(k) {
-				byID = append(byID, normalize(e))
+				byID = append(byID, normalizeWith(e, mountPaths))
 				continue
 			}
-			out[k] = normalize(e)
+			out[k] = normalizeWith(e, mountPaths)
 		}
 		if byID != nil {
 			sort.SliceStable(byID, func(i, j int) bool { return fmt.Sprint(byID[i]) < fmt.Sprint(byID[j]) })

@@ -61,7 +61,7 @@ func TestEntityAPIMatchesBuiltin(t *testing.T) {
 		{method: "POST", path: "entity", body: map[string]any{"name": "m4", "metadata": map[string]any{"k": strings.Repeat("v", 513)}}, known500: true},
 		{method: "POST", path: "entity", body: map[string]any{"name": "m5", "metadata": meta64}, known500: true},
 		{method: "POST", path: "entity", body: map[string]any{"name": "m6", "metadata": []string{"novalue"}}},
-		{method: "POST", path: "entity", body: map[string]any{"name": "m7", "policies": 5}},
+		{method: "POST", path: "entity", body: map[string]any{"name": "m7", "policies": 5}, capture: "m7"},
 		{method: "GET", path: "entity/name/m1"},
 		{method: "POST", path: "entity", body: map[string]any{"name": "u", "unknown_field": "x"}, capture: "u"},
 		{method: "GET", path: "entity/id/nope"},

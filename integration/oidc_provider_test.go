@@ -652,6 +652,9 @@ func TestProviderAPIMatchesBuiltin(t *testing.T) {
 		// Assignments.
 		{method: "POST", path: "oidc/assignment/cmp-a", body: map[string]any{"entity_ids": "e2,e1,e1", "group_ids": []string{"g2", "g1"}}},
 		{method: "GET", path: "oidc/assignment/cmp-a"},
+		// Vault lower-cases and dedupes both lists (in any case).
+		{method: "POST", path: "oidc/assignment/cmp-a", body: map[string]any{"entity_ids": "E1,e1,E2", "group_ids": "G2,g1,G1,g2"}},
+		{method: "GET", path: "oidc/assignment/cmp-a"},
 		{method: "POST", path: "oidc/assignment/cmp-a", body: map[string]any{"group_ids": ""}},
 		{method: "GET", path: "oidc/assignment/cmp-a"},
 		{method: "LIST", path: "oidc/assignment"},
@@ -845,8 +848,11 @@ func TestProviderEndpointsMatchBuiltin(t *testing.T) {
 		}
 		return out
 	}
-	// Wait so that max_age=1 is exceeded by the login's token.
-	time.Sleep(time.Until(u.login.Add(2100 * time.Millisecond)))
+	// Wait so that max_age=1 is exceeded by the login's token. u.login is
+	// truncated to the second before the login, and the built-in engine
+	// compares whole seconds, so only more than two whole seconds past it
+	// are sure to exceed one second by its clock.
+	time.Sleep(time.Until(u.login.Add(3100 * time.Millisecond)))
 
 	type authzCase struct {
 		name string

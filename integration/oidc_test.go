@@ -50,11 +50,31 @@ func TestOIDCKeyAndRoleAPIMatchesBuiltin(t *testing.T) {
 		{method: "POST", path: "oidc/key/k1/rotate", body: map[string]any{"verification_ttl": "1h"}},
 		{method: "POST", path: "oidc/key/nope/rotate", body: map[string]any{}},
 		{method: "POST", path: "oidc/introspect", body: map[string]any{"token": "not-a-token"}},
+		// Child issuers (Vault Enterprise's plugin identity tokens): none in Community.
+		{method: "GET", path: "oidc/foo/.well-known/openid-configuration"},
+		{method: "GET", path: "oidc/foo/.well-known/keys"},
+		{method: "GET", path: "oidc/provider/.well-known/keys"},
+		{method: "GET", path: "oidc/a/b/.well-known/keys"},
 		{method: "POST", path: "oidc/config", body: map[string]any{"issuer": "https://a.com/foo"}},
 		{method: "DELETE", path: "oidc/role/r1"},
 		{method: "DELETE", path: "oidc/key/k1"},
 		{method: "GET", path: "oidc/key/k1"},
 	})
+}
+
+// TestChildIssuerWithoutTokenMatchesBuiltin: the child issuer paths are
+// unauthenticated, as Vault's, and refused with Vault Community's 400.
+func TestChildIssuerWithoutTokenMatchesBuiltin(t *testing.T) {
+	for _, p := range []string{"oidc/foo/.well-known/openid-configuration", "oidc/foo/.well-known/keys"} {
+		var answers []string
+		for _, m := range []string{"identity", mount} {
+			resp, body := rawDo(t, "GET", m+"/"+p, nil, nil)
+			require.Equal(t, http.StatusBadRequest, resp.StatusCode, "%s/%s: %s", m, p, body)
+			answers = append(answers, string(body))
+		}
+		require.JSONEq(t, answers[0], answers[1], p)
+		require.JSONEq(t, `{"errors":["invalid child issuer \"foo\""]}`, answers[1], p)
+	}
 }
 
 // TestIdentityTokenVerifiedByIndependentVerifiers gets a token for a real

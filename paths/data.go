@@ -9,16 +9,26 @@ import (
 )
 
 // This file turns backend objects into response data, field for field as the
-// built-in engine returns them. mount_path is never set: a plugin cannot map
-// a mount accessor to its path.
+// built-in engine returns them. An alias's mount_type, mount_path and local
+// come from Vault's auth mount table when the mount has a token to read it
+// (Alias.Mount); without one, mount_type is the type named in the accessor,
+// mount_path is left out and local is false.
 
 // formatTime prints a time as Vault does: RFC 3339 in UTC with nanoseconds.
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-// withMountType adds mount_type when the accessor names an auth method type.
-func withMountType(m map[string]any, accessor string) map[string]any {
-	if t, ok := backend.MountTypeOf(accessor); ok {
-		m["mount_type"] = t
+// withMount adds the alias's mount_type and mount_path, where its mount is
+// known, as Vault does; with local, also the alias's locality.
+func withMount(m map[string]any, a *backend.Alias, local bool) map[string]any {
+	mount := a.Mount()
+	if mount.Type != "" {
+		m["mount_type"] = mount.Type
+	}
+	if mount.Path != "" {
+		m["mount_path"] = mount.Path
+	}
+	if local {
+		m["local"] = mount.Local
 	}
 	return m
 }
@@ -31,7 +41,7 @@ func entityData(v *backend.EntityView) map[string]any {
 	}
 	aliases := make([]any, 0, len(v.Aliases))
 	for _, a := range v.Aliases {
-		aliases = append(aliases, withMountType(map[string]any{
+		aliases = append(aliases, withMount(map[string]any{
 			"id":                        a.ID,
 			"canonical_id":              a.CanonicalID,
 			"mount_accessor":            a.MountAccessor,
@@ -40,9 +50,8 @@ func entityData(v *backend.EntityView) map[string]any {
 			"merged_from_canonical_ids": a.MergedFromCanonicalIDs,
 			"creation_time":             formatTime(a.CreationTime),
 			"last_update_time":          formatTime(a.LastUpdateTime),
-			"local":                     false,
 			"custom_metadata":           a.CustomMetadata,
-		}, a.MountAccessor))
+		}, a, true))
 	}
 	return map[string]any{
 		"id":                  v.ID,
@@ -62,9 +71,22 @@ func entityData(v *backend.EntityView) map[string]any {
 	}
 }
 
-// aliasData is an entity or group alias as the alias reads answer it.
+// aliasData is an entity alias as the alias reads answer it.
 func aliasData(a *backend.Alias) map[string]any {
-	return withMountType(map[string]any{
+	return withMount(aliasFields(a), a, true)
+}
+
+// groupAliasData is a group alias as its reads answer it: as an entity
+// alias, never local (Vault refuses group aliases on local mounts, and
+// reports local false for them).
+func groupAliasData(a *backend.Alias) map[string]any {
+	m := withMount(aliasFields(a), a, false)
+	m["local"] = false
+	return m
+}
+
+func aliasFields(a *backend.Alias) map[string]any {
+	return map[string]any{
 		"id":                        a.ID,
 		"canonical_id":              a.CanonicalID,
 		"mount_accessor":            a.MountAccessor,
@@ -73,10 +95,9 @@ func aliasData(a *backend.Alias) map[string]any {
 		"name":                      a.Name,
 		"merged_from_canonical_ids": a.MergedFromCanonicalIDs,
 		"namespace_id":              a.NamespaceID,
-		"local":                     false,
 		"creation_time":             formatTime(a.CreationTime),
 		"last_update_time":          formatTime(a.LastUpdateTime),
-	}, a.MountAccessor)
+	}
 }
 
 // The list entries are typed rather than maps: a whole list of a large store
@@ -88,15 +109,24 @@ type aliasListInfo struct {
 	CanonicalID    string            `json:"canonical_id"`
 	MountAccessor  string            `json:"mount_accessor"`
 	MountType      string            `json:"mount_type,omitempty"`
+	MountPath      string            `json:"mount_path,omitempty"`
 	CustomMetadata map[string]string `json:"custom_metadata"`
 	Metadata       map[string]string `json:"metadata"`
 	Local          bool              `json:"local"`
 }
 
+// aliasListEntry is an entity alias's entry; groupAliasListEntry a group
+// alias's, never local.
 func aliasListEntry(a *backend.Alias) aliasListInfo {
-	t, _ := backend.MountTypeOf(a.MountAccessor)
-	return aliasListInfo{Name: a.Name, CanonicalID: a.CanonicalID, MountAccessor: a.MountAccessor, MountType: t,
-		CustomMetadata: a.CustomMetadata, Metadata: a.Metadata}
+	m := a.Mount()
+	return aliasListInfo{Name: a.Name, CanonicalID: a.CanonicalID, MountAccessor: a.MountAccessor, MountType: m.Type,
+		MountPath: m.Path, CustomMetadata: a.CustomMetadata, Metadata: a.Metadata, Local: m.Local}
+}
+
+func groupAliasListEntry(a *backend.Alias) aliasListInfo {
+	e := aliasListEntry(a)
+	e.Local = false
+	return e
 }
 
 // aliasSummary is an alias inside the entity and group lists' key_info.
@@ -105,11 +135,12 @@ type aliasSummary struct {
 	Name          string `json:"name"`
 	MountAccessor string `json:"mount_accessor"`
 	MountType     string `json:"mount_type,omitempty"`
+	MountPath     string `json:"mount_path,omitempty"`
 }
 
 func summarize(a *backend.Alias) aliasSummary {
-	t, _ := backend.MountTypeOf(a.MountAccessor)
-	return aliasSummary{ID: a.ID, Name: a.Name, MountAccessor: a.MountAccessor, MountType: t}
+	m := a.Mount()
+	return aliasSummary{ID: a.ID, Name: a.Name, MountAccessor: a.MountAccessor, MountType: m.Type, MountPath: m.Path}
 }
 
 // entityListInfo is an entity's key_info entry in the entity lists.
@@ -175,7 +206,7 @@ func listOf[T, I any](objs []T, byName bool, id, name func(T) string, entry func
 func groupData(v *backend.GroupView) map[string]any {
 	alias := map[string]any{}
 	if a := v.Alias; a != nil {
-		alias = withMountType(map[string]any{
+		alias = withMount(map[string]any{
 			"id":                        a.ID,
 			"canonical_id":              a.CanonicalID,
 			"mount_accessor":            a.MountAccessor,
@@ -184,7 +215,7 @@ func groupData(v *backend.GroupView) map[string]any {
 			"merged_from_canonical_ids": a.MergedFromCanonicalIDs,
 			"creation_time":             formatTime(a.CreationTime),
 			"last_update_time":          formatTime(a.LastUpdateTime),
-		}, a.MountAccessor)
+		}, a, false)
 	}
 	var children []string
 	if len(v.MemberGroupIDs) > 0 {

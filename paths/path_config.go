@@ -10,11 +10,12 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
+	"github.com/vault-identity/vault-plugin-secrets-identity/internal/mounttable"
 )
 
 // configPaths serves config: the mount's own settings.
-func configPaths(s *backend.Store) []*framework.Path {
-	h := &configHandler{store: s}
+func configPaths(c Config) []*framework.Path {
+	h := &configHandler{store: c.Store, mounts: c.Mounts}
 	return []*framework.Path{{
 		Pattern:      "config/?$",
 		DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "identity-plugin"},
@@ -47,23 +48,43 @@ func configPaths(s *backend.Store) []*framework.Path {
 }
 
 var configFields = map[string]*framework.FieldSchema{
-	"caller_entities":    {Type: framework.TypeString, Description: `"create" or "match".`},
-	"vault_token_set":    {Type: framework.TypeBool, Description: "Whether a Vault token is set (the token itself is never returned)."},
-	"vault_token_set_at": {Type: framework.TypeString, Description: "When the Vault token was set (RFC 3339), or empty."},
+	"caller_entities":       {Type: framework.TypeString, Description: `"create" or "match".`},
+	"vault_token_set":       {Type: framework.TypeBool, Description: "Whether a Vault token is set (the token itself is never returned)."},
+	"vault_token_set_at":    {Type: framework.TypeString, Description: "When the Vault token was set (RFC 3339), or empty."},
+	"vault_token_last_used": {Type: framework.TypeString, Description: "When this node last used the Vault token successfully (RFC 3339), or empty."},
+	"vault_token_error":     {Type: framework.TypeString, Description: "The Vault token's problem on this node: why it cannot read the auth mount table, or else why it could not be looked up or renewed; empty when it works."},
+	"mount_accessor_check":  {Type: framework.TypeString, Description: `How this node checks mount accessors: "vault" (against Vault's auth mount table, read with the token) or "form" (without a token, or while it fails).`},
 }
 
-type configHandler struct{ store *backend.Store }
+type configHandler struct {
+	store  *backend.Store
+	mounts *mounttable.Table
+}
 
-func configData(c backend.MountConfig) map[string]any {
+func configData(c backend.MountConfig, st mounttable.Status) map[string]any {
 	setAt := ""
 	if !c.VaultTokenSetAt.IsZero() {
 		setAt = c.VaultTokenSetAt.Format(time.RFC3339Nano)
 	}
-	return map[string]any{
+	return withTokenStatus(map[string]any{
 		"caller_entities":    c.Callers(),
 		"vault_token_set":    c.VaultToken != "",
 		"vault_token_set_at": setAt,
+	}, st)
+}
+
+// withTokenStatus adds to m how the mount's Vault token fares on this node,
+// as config and info report it.
+func withTokenStatus(m map[string]any, st mounttable.Status) map[string]any {
+	lastUsed, check := "", "form"
+	if !st.LastUsed.IsZero() {
+		lastUsed = formatTime(st.LastUsed)
 	}
+	if st.Checking {
+		check = "vault"
+	}
+	m["vault_token_last_used"], m["vault_token_error"], m["mount_accessor_check"] = lastUsed, st.Error, check
+	return m
 }
 
 func (h *configHandler) read(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
@@ -71,7 +92,7 @@ func (h *configHandler) read(ctx context.Context, req *logical.Request, _ *frame
 	if err != nil {
 		return respondErr(req, err)
 	}
-	return &logical.Response{Data: configData(c)}, nil
+	return &logical.Response{Data: configData(c, h.mounts.Status(ctx))}, nil
 }
 
 func (h *configHandler) write(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -82,7 +103,12 @@ func (h *configHandler) write(ctx context.Context, req *logical.Request, d *fram
 	if err != nil {
 		return respondErr(req, err)
 	}
-	return &logical.Response{Data: configData(c)}, nil
+	// Try a new token at once, so that the answer says whether it works;
+	// it is stored either way.
+	if v, ok := d.GetOk("vault_token"); ok && v.(string) != "" {
+		h.mounts.Check(ctx)
+	}
+	return &logical.Response{Data: configData(c, h.mounts.Status(ctx))}, nil
 }
 
 var configHelp = strings.TrimSpace(`
@@ -94,7 +120,12 @@ after its Vault entity (or a generated name when that one is taken), with an
 alias for each of its Vault aliases. With "match", only existing aliases map
 callers, and those paths never write.
 
-vault_token: a token whose policy allows reading sys/auth. With it, mount
+vault_token: a token whose policy allows reading sys/auth (and, through the
+default policy, looking itself up and renewing itself). With it, mount
 accessors are checked against Vault's auth mount table as the built-in engine
-checks them; without it, by their form. Stored seal-wrapped, never returned.
+checks them, and aliases read with their mount_path and local; without it,
+or while it fails, by their form (auth_<type>_<8 hex digits>). The plugin
+renews it from its periodic function. Stored seal-wrapped, never returned;
+a write tries it at once. vault_token_last_used, vault_token_error and
+mount_accessor_check report how it fares on the node that answers.
 `)

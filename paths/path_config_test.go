@@ -14,7 +14,8 @@ func TestMountConfig(t *testing.T) {
 	b := newBackend(t)
 	r := b.Read("config")
 	require.Equal(t, http.StatusOK, r.Status)
-	require.Equal(t, map[string]any{"caller_entities": "create", "vault_token_set": false, "vault_token_set_at": ""}, r.Data())
+	require.Equal(t, noToken, r.Data())
+	validSchema(t, b, r)
 
 	before := snapshot(b)
 	bad := b.Write("config", map[string]any{"caller_entities": "sometimes"})
@@ -28,6 +29,13 @@ func TestMountConfig(t *testing.T) {
 	require.Equal(t, true, r.Data()["vault_token_set"])
 	require.NotEmpty(t, r.Data()["vault_token_set_at"])
 	require.NotContains(t, r.Data(), "vault_token")
+	// The write tries the token at once; this test backend has no Vault to
+	// ask (no VAULT_API_ADDR), which the answer reports without failing.
+	require.Equal(t, "form", r.Data()["mount_accessor_check"])
+	require.Contains(t, r.Data()["vault_token_error"], "reading the auth mount table (GET sys/auth): the plugin was registered without VAULT_API_ADDR")
+	require.NotContains(t, r.Data()["vault_token_error"], "hvs.secret")
+	require.Equal(t, "", r.Data()["vault_token_last_used"])
+	validSchema(t, b, r)
 
 	// Writing one setting keeps the other; the settings survive a restart.
 	require.Equal(t, http.StatusOK, b.Write("config", map[string]any{"caller_entities": "create"}).Status)
@@ -36,5 +44,11 @@ func TestMountConfig(t *testing.T) {
 	require.Equal(t, true, again["vault_token_set"])
 
 	require.Equal(t, http.StatusOK, b.Write("config", map[string]any{"vault_token": ""}).Status)
-	require.Equal(t, map[string]any{"caller_entities": "create", "vault_token_set": false, "vault_token_set_at": ""}, b.Read("config").Data())
+	require.Equal(t, noToken, b.Read("config").Data())
+}
+
+// noToken is the config of a mount without a token.
+var noToken = map[string]any{
+	"caller_entities": "create", "vault_token_set": false, "vault_token_set_at": "",
+	"vault_token_last_used": "", "vault_token_error": "", "mount_accessor_check": "form",
 }

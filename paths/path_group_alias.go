@@ -108,7 +108,7 @@ func (h *groupAliasHandler) read(ctx context.Context, req *logical.Request, d *f
 		return logical.ErrorResponse("empty group alias id"), nil
 	}
 	a, err := h.store.GroupAliasByID(ctx, id)
-	return found(req, a, err, aliasData)
+	return found(req, a, err, groupAliasData)
 }
 
 func (h *groupAliasHandler) delete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -124,7 +124,7 @@ func (h *groupAliasHandler) list(ctx context.Context, req *logical.Request, _ *f
 	if err != nil {
 		return respondErr(req, err)
 	}
-	return aliasList(aliases), nil
+	return listOf(aliases, false, func(a *backend.Alias) string { return a.ID }, nil, groupAliasListEntry), nil
 }
 
 var groupAliasHelp = strings.TrimSpace(`

@@ -13,13 +13,14 @@ import (
 // infoPaths serves info: what runs in this mount. It reads only memory, so
 // it is also the cheapest request the plugin answers, the floor against
 // which the load tool measures every other operation.
-func infoPaths(s *backend.Store, version string) []*framework.Path {
+func infoPaths(c Config) []*framework.Path {
+	s, version := c.Store, c.Version
 	return []*framework.Path{{
 		Pattern:      "info$",
 		DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "identity-plugin", OperationVerb: "read", OperationSuffix: "info"},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ReadOperation: &framework.PathOperation{
-				Summary: "Report the plugin version, storage schema version, entity count and how the mount loaded.",
+				Summary: "Report the plugin version, storage schema version, entity count, how the mount loaded and how its Vault token fares.",
 				Callback: func(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
 					n, err := s.EntityCount(ctx)
 					if err != nil {
@@ -29,27 +30,30 @@ func infoPaths(s *backend.Store, version string) []*framework.Path {
 					if err != nil {
 						return respondErr(req, err)
 					}
-					return &logical.Response{Data: map[string]any{
+					return &logical.Response{Data: withTokenStatus(map[string]any{
 						"plugin_version":   version,
 						"schema_version":   backend.SchemaVersion,
 						"entities":         n,
 						"load_source":      load.Source,
 						"load_duration_ms": load.Duration.Milliseconds(),
-					}}, nil
+					}, c.Mounts.Status(ctx))}, nil
 				},
 				Responses: map[int][]framework.Response{http.StatusOK: {{
 					Description: "OK",
 					Fields: map[string]*framework.FieldSchema{
-						"plugin_version":   {Type: framework.TypeString, Description: "Version of the running plugin."},
-						"schema_version":   {Type: framework.TypeInt, Description: "Storage layout version of this mount's data."},
-						"entities":         {Type: framework.TypeInt, Description: "Number of entities in this mount."},
-						"load_source":      {Type: framework.TypeString, Description: `How the indexes were loaded at start: "snapshot" (the load snapshot), "snapshot+objects" (the snapshot's sections that no write has touched since, and the stored objects of the others) or "objects" (every stored object).`},
-						"load_duration_ms": {Type: framework.TypeInt, Description: "How long loading the indexes took at start, in milliseconds."},
+						"plugin_version":        {Type: framework.TypeString, Description: "Version of the running plugin."},
+						"schema_version":        {Type: framework.TypeInt, Description: "Storage layout version of this mount's data."},
+						"entities":              {Type: framework.TypeInt, Description: "Number of entities in this mount."},
+						"load_source":           {Type: framework.TypeString, Description: `How the indexes were loaded at start: "snapshot" (the load snapshot), "snapshot+objects" (the snapshot's sections that no write has touched since, and the stored objects of the others) or "objects" (every stored object).`},
+						"load_duration_ms":      {Type: framework.TypeInt, Description: "How long loading the indexes took at start, in milliseconds."},
+						"vault_token_last_used": configFields["vault_token_last_used"],
+						"vault_token_error":     configFields["vault_token_error"],
+						"mount_accessor_check":  configFields["mount_accessor_check"],
 					},
 				}}},
 			},
 		},
 		HelpSynopsis:    "Information about this mount's plugin and data.",
-		HelpDescription: "Reports the running plugin version, the storage schema version of the mount's data, how many entities the mount holds and how its indexes were loaded at start. Served from memory.",
+		HelpDescription: "Reports the running plugin version, the storage schema version of the mount's data, how many entities the mount holds, how its indexes were loaded at start and how the mount's Vault token fares on this node (as config reports it). Served from memory, but for one read of Vault's auth mount table when no lookup has used a newly set token yet.",
 	}}
 }

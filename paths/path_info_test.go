@@ -21,4 +21,7 @@ func TestInfo(t *testing.T) {
 	require.Equal(t, 2, r.Data()["entities"])
 	require.Equal(t, "objects", r.Data()["load_source"])
 	require.GreaterOrEqual(t, r.Data()["load_duration_ms"], int64(0))
+	require.Equal(t, "form", r.Data()["mount_accessor_check"])
+	require.Equal(t, "", r.Data()["vault_token_error"])
+	require.Equal(t, "", r.Data()["vault_token_last_used"])
 }

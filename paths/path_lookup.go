@@ -141,17 +141,18 @@ var errNoCallerEntity = &backend.Error{Status: 400, Msg: "no entity associated w
 const callerAliasTTL = 30 * time.Second
 
 // callers maps the request's Vault entity to the entity of this store that
-// owns one of its aliases (same mount accessor and name); see
-// backend.Store.CallerEntity. It caches each Vault entity's aliases for
-// callerAliasTTL; the mapping to this store's entities is always current.
+// owns one of its aliases (same mount accessor and name), or that is made
+// for it on its first request; see backend.Store.CallerEntity. It caches
+// each Vault entity's name and aliases for callerAliasTTL; the mapping to
+// this store's entities is always current.
 type callers struct {
 	sys func() logical.SystemView
 	mu  sync.Mutex
-	m   map[string]cachedAliases
+	m   map[string]cachedCaller
 }
 
-type cachedAliases struct {
-	refs    []backend.AliasRef
+type cachedCaller struct {
+	caller  backend.Caller
 	expires time.Time
 }
 
@@ -159,39 +160,44 @@ type cachedAliases struct {
 const callerCacheMax = 10000
 
 func newCallers(sys func() logical.SystemView) *callers {
-	return &callers{sys: sys, m: map[string]cachedAliases{}}
+	return &callers{sys: sys, m: map[string]cachedCaller{}}
 }
 
-func (c *callers) aliases(vaultEntityID string) ([]backend.AliasRef, error) {
+// vaultEntity returns the name and aliases of a Vault entity, as Vault
+// reports them (an unknown entity has neither).
+func (c *callers) vaultEntity(vaultEntityID string) (backend.Caller, error) {
 	now := time.Now()
 	c.mu.Lock()
 	hit, ok := c.m[vaultEntityID]
 	c.mu.Unlock()
 	if ok && now.Before(hit.expires) {
-		return hit.refs, nil
+		return hit.caller, nil
 	}
 	ent, err := c.sys().EntityInfo(vaultEntityID)
 	if err != nil {
-		return nil, err
+		return backend.Caller{}, err
 	}
-	var refs []backend.AliasRef
+	var caller backend.Caller
 	if ent != nil {
+		caller.Name = ent.Name
 		for _, a := range ent.Aliases {
-			refs = append(refs, backend.AliasRef{MountAccessor: a.MountAccessor, Name: a.Name})
+			caller.Aliases = append(caller.Aliases, backend.AliasRef{MountAccessor: a.MountAccessor, Name: a.Name})
 		}
 	}
 	c.mu.Lock()
 	if len(c.m) >= callerCacheMax {
-		c.m = map[string]cachedAliases{}
+		c.m = map[string]cachedCaller{}
 	}
-	c.m[vaultEntityID] = cachedAliases{refs: refs, expires: now.Add(callerAliasTTL)}
+	c.m[vaultEntityID] = cachedCaller{caller: caller, expires: now.Add(callerAliasTTL)}
 	c.mu.Unlock()
-	return refs, nil
+	return caller, nil
 }
 
-// entity resolves the caller's entity in s for a path that acts for it:
-// errNoCallerEntity when there is none, backend.ErrEntityDisabled when it is
-// disabled.
+// entity resolves the caller's entity in s for a path that acts for it,
+// creating it on the caller's first request when the mount's
+// caller_entities is "create": errNoCallerEntity when there is none (a
+// token without a Vault entity, a Vault entity without aliases, or no
+// match with "match"), backend.ErrEntityDisabled when it is disabled.
 func (c *callers) entity(ctx context.Context, req *logical.Request, s *backend.Store) (*backend.EntityView, *backend.Alias, error) {
 	v, alias, err := c.resolve(ctx, req, s)
 	if err == nil && v.Disabled {
@@ -207,11 +213,11 @@ func (c *callers) resolve(ctx context.Context, req *logical.Request, s *backend.
 	if req.EntityID == "" {
 		return nil, nil, errNoCallerEntity
 	}
-	refs, err := c.aliases(req.EntityID)
+	caller, err := c.vaultEntity(req.EntityID)
 	if err != nil {
 		return nil, nil, err
 	}
-	v, alias, err := s.CallerEntity(ctx, refs)
+	v, alias, err := s.CallerEntity(ctx, caller)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -233,7 +239,7 @@ func withNoContent(r map[int][]framework.Response, desc string) map[int][]framew
 var selfResponse = func() map[int][]framework.Response {
 	fields := map[string]*framework.FieldSchema{
 		"vault_entity_id":  {Type: framework.TypeString, Description: "The calling token's entity in Vault."},
-		"matched_alias_id": {Type: framework.TypeString, Description: "The alias of this store that matched one of the caller's Vault aliases."},
+		"matched_alias_id": {Type: framework.TypeString, Description: "The alias of this store that matched one of the caller's Vault aliases, or the first one made for it."},
 	}
 	for k, v := range entityReadResponse[200][0].Fields {
 		fields[k] = v
@@ -254,8 +260,14 @@ A match answers in the read format; no match answers 204.
 Shows which entity of this store acts for the calling token: the token's Vault
 entity has aliases (mount accessor and name, from its logins); the entity here
 that owns an alias with the same mount accessor and name is the caller's
-entity. Endpoints that act for the caller (OIDC tokens, TOTP generation,
-authorization) use the same mapping. A token without a matching alias gets
-"no entity associated with the request's token".
+entity (when they name several, the first of the Vault entity's aliases that
+matches decides). With caller_entities "create" (the default, see config), a
+caller none of whose aliases matches gets an entity here on its first request,
+named after its Vault entity, with an alias for each of its Vault aliases.
+Endpoints that act for the caller (OIDC tokens, TOTP generation, MFA
+validation, recovery codes, authorization) use the same mapping. A token
+without a Vault entity, or whose Vault entity has no alias, gets "no entity
+associated with the request's token", and so does an unmatched caller with
+caller_entities "match".
 `)
 )

@@ -73,6 +73,9 @@ func TestLookupSelf(t *testing.T) {
 	require.Equal(t, aliasID, data["matched_alias_id"])
 	require.Equal(t, "vault-entity", data["vault_entity_id"])
 
+	// An unmatched caller: with caller_entities=match, Vault's 400 (with
+	// the default, "create", it gets an entity: see path_caller_test.go).
+	require.Equal(t, http.StatusOK, b.Write("config", map[string]any{"caller_entities": "match"}).Status)
 	sys.EntityVal = &logical.Entity{ID: "other", Aliases: []*logical.Alias{{MountAccessor: approle, Name: "alice"}}}
 	status, _, msg = self("other")
 	require.Equal(t, http.StatusBadRequest, status)

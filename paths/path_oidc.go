@@ -91,6 +91,7 @@ func oidcPaths(c Config, callers *callers) []*framework.Path {
 				"template":  {Type: framework.TypeString, Description: "The template string to use for generating tokens. This may be in string-ified JSON or base64 format."},
 				"ttl":       {Type: framework.TypeDurationSecond, Default: "24h", Description: "TTL of the tokens generated against the role."},
 				"client_id": {Type: framework.TypeString, Description: "Optional client_id; generated when unset."},
+				"audiences": {Type: framework.TypeCommaStringSlice, Description: "Comma separated string or array of extra audiences of the role's tokens: with any, aud is an array, the client_id first, then these without repeats. Empty, the default, keeps aud the client_id string; read only when set. Not in Vault's built-in engine."},
 			},
 			ExistenceCheck: h.roleExists,
 			Operations: map[logical.Operation]framework.OperationHandler{
@@ -131,8 +132,9 @@ func oidcPaths(c Config, callers *callers) []*framework.Path {
 			HelpDescription: "Use this path to verify the authenticity of an OIDC token and whether the associated entity is active and enabled.",
 		},
 		{
-			Pattern:      "oidc/.well-known/openid-configuration/?$",
+			Pattern:      "oidc" + childIssuer + "/\\.well-known/openid-configuration/?$",
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationVerb: "read", OperationSuffix: "open-id-configuration"},
+			Fields:       childIssuerField,
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation: &framework.PathOperation{Callback: h.discovery, Summary: "Query OIDC configurations.",
 					Responses: map[int][]framework.Response{http.StatusOK: {{Description: "Raw JSON discovery document."}}}},
@@ -141,8 +143,9 @@ func oidcPaths(c Config, callers *callers) []*framework.Path {
 			HelpDescription: "Query this path to retrieve the configured OIDC Issuer and Keys endpoints, response types, subject types, and signing algorithms used by the OIDC backend.",
 		},
 		{
-			Pattern:      "oidc/.well-known/keys/?$",
+			Pattern:      "oidc" + childIssuer + "/\\.well-known/keys/?$",
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationVerb: "read", OperationSuffix: "public-keys"},
+			Fields:       childIssuerField,
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation: &framework.PathOperation{Callback: h.keys, Summary: "Retrieve public keys.",
 					Responses: map[int][]framework.Response{http.StatusOK: {{Description: "Raw JSON web key set."}}}},
@@ -162,6 +165,7 @@ var keyReadResponse = map[int][]framework.Response{http.StatusOK: {{Description:
 
 var roleReadResponse = map[int][]framework.Response{http.StatusOK: {{Description: "OK", Fields: map[string]*framework.FieldSchema{
 	"client_id": {Type: framework.TypeString, Description: "The role's client id (the tokens' aud)."},
+	"audiences": {Type: framework.TypeStringSlice, Description: "Extra audiences of the role's tokens; only when set."},
 	"key":       {Type: framework.TypeString, Description: "The key the role signs with."},
 	"template":  {Type: framework.TypeString, Description: "The claims template."},
 	"ttl":       {Type: framework.TypeInt, Description: "Token TTL in seconds."},
@@ -275,17 +279,23 @@ func (h *oidcHandler) roleExists(ctx context.Context, _ *logical.Request, d *fra
 
 func (h *oidcHandler) writeRole(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	return done(req, h.store.WriteRole(ctx, d.Get("name").(string), backend.RoleUpdate{
-		Key:      optional[string](d, "key"),
-		Template: optional[string](d, "template"),
-		TTL:      optionalDuration(d, "ttl"),
-		ClientID: optional[string](d, "client_id"),
+		Key:       optional[string](d, "key"),
+		Template:  optional[string](d, "template"),
+		TTL:       optionalDuration(d, "ttl"),
+		ClientID:  optional[string](d, "client_id"),
+		Audiences: optional[[]string](d, "audiences"),
 	}))
 }
 
 func (h *oidcHandler) readRole(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	r, err := h.store.OIDCRole(ctx, d.Get("name").(string))
 	return found(req, r, err, func(r *backend.Role) map[string]any {
-		return map[string]any{"client_id": r.ClientID, "key": r.Key, "template": r.Template, "ttl": int64(r.TTL.Seconds())}
+		m := map[string]any{"client_id": r.ClientID, "key": r.Key, "template": r.Template, "ttl": int64(r.TTL.Seconds())}
+		// Only a role that opted in reads differently from Vault's.
+		if len(r.Audiences) > 0 {
+			m["audiences"] = r.Audiences
+		}
+		return m
 	})
 }
 
@@ -353,7 +363,27 @@ type discovery struct {
 	IDTokenAlgs   []string `json:"id_token_signing_alg_values_supported"`
 }
 
-func (h *oidcHandler) discovery(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+// childIssuer is Vault's optional path segment naming a child issuer
+// (plugin identity tokens, Vault Enterprise): one segment, no slash.
+const childIssuer = `(/(?P<child>[^/]+))?`
+
+var childIssuerField = map[string]*framework.FieldSchema{
+	"child": {Type: framework.TypeString, Description: "Name of the child issuer"},
+}
+
+// checkChildIssuer answers Vault Community's refusal of a child issuer:
+// only the base issuer (no child) exists.
+func checkChildIssuer(d *framework.FieldData) *logical.Response {
+	if child := d.Get("child").(string); child != "" {
+		return logical.ErrorResponse("invalid child issuer %q", child)
+	}
+	return nil
+}
+
+func (h *oidcHandler) discovery(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	if bad := checkChildIssuer(d); bad != nil {
+		return bad, nil
+	}
 	issuer, err := h.issuer(ctx, req)
 	if err != nil {
 		return respondErr(req, err)
@@ -370,7 +400,10 @@ func (h *oidcHandler) discovery(ctx context.Context, req *logical.Request, _ *fr
 	}, "max-age=3600")
 }
 
-func (h *oidcHandler) keys(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+func (h *oidcHandler) keys(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	if bad := checkChildIssuer(d); bad != nil {
+		return bad, nil
+	}
 	keys, maxAge, err := h.store.JWKS(ctx)
 	if err != nil {
 		return respondErr(req, err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,6 +61,12 @@ func providerPaths(c Config, callers *callers) []*framework.Path {
 			"client_type":                  {Type: framework.TypeString, Default: backend.ClientConfidential, Description: "The client type based on its ability to maintain confidentiality of credentials. The following client types are supported: 'confidential', 'public'. Defaults to 'confidential'."},
 			"refresh_token_ttl":            {Type: framework.TypeDurationSecond, Default: 0, Description: "Lifetime of refresh tokens, renewed at each use (they rotate). 0, the default, issues no refresh tokens. Not in Vault's built-in engine."},
 			"client_credentials_entity_id": {Type: framework.TypeString, Description: "The entity a confidential client acts as with the client_credentials grant; unset, the grant is refused. Not in Vault's built-in engine."},
+			"jwks":                         {Type: framework.TypeString, Description: "A JSON Web Key Set (JSON) of the public keys with which a confidential client signs private_key_jwt client assertions at the token, introspection and revocation endpoints; its secret stays usable. Private keys are refused. \"\" removes it. Read only when set. Not in Vault's built-in engine."},
+			"post_logout_redirect_uris":    {Type: framework.TypeCommaStringSlice, Description: "Comma separated string or array of absolute URLs the provider's end_session_endpoint (<issuer>/logout, OpenID Connect RP-Initiated Logout) may send the browser back to; a post_logout_redirect_uri must match one exactly. Setting it (or backchannel_logout_uri) opts the client in to logout: its ID tokens carry a sid. Read only when set. Not in Vault's built-in engine."},
+			"backchannel_logout_uri":       {Type: framework.TypeString, Description: "URL (https, or http on a loopback host) to which the provider posts a logout token (OpenID Connect Back-Channel Logout) when a sign-in of the client ends. \"\" removes it. Read only when set. Not in Vault's built-in engine."},
+			"access_token_format":          {Type: framework.TypeString, Description: "The format of the client's access tokens: 'opaque' (the default, hvo_at_ values) or 'jwt' (RFC 9068 JWTs signed with the client's key, typ at+jwt, verifiable with the provider's jwks_uri). Read only when 'jwt'. Not in Vault's built-in engine."},
+			"device_grant":                 {Type: framework.TypeBool, Description: "Allows the client the OAuth 2.0 device authorization grant (RFC 8628): the provider's device authorization endpoint and the urn:ietf:params:oauth:grant-type:device_code grant. Defaults to false; read only when true. Not in Vault's built-in engine."},
+			"group_filter":                 {Type: framework.TypeCommaStringSlice, Description: "Comma separated string or array of group names, each exact or a prefix ending in \"*\" (case-insensitive): the client's scope templates see only these of the entity's groups (identity.entity.groups.names and .ids), in ID tokens and userinfo. Empty, the default, filters nothing; read only when set. Not in Vault's built-in engine."},
 		}, h.writeClient, h.readClient, "CRUD operations for OIDC clients.",
 			"Clients are the relying parties of the providers. client_id and, for confidential clients, client_secret are generated."),
 		listPath("oidc/client/?$", framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationSuffix: "clients"}, h.listClients,
@@ -111,14 +118,17 @@ func providerPaths(c Config, callers *callers) []*framework.Path {
 			Pattern:      provider + "/token/?$",
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationVerb: "provider-token", OperationSuffix: ""},
 			Fields: merge(nameField("provider"), map[string]*framework.FieldSchema{
-				"code":          {Type: framework.TypeString, Description: "The authorization code received from the provider's authorization endpoint."},
-				"grant_type":    {Type: framework.TypeString, Description: "The authorization grant type: authorization_code, refresh_token or client_credentials."},
-				"redirect_uri":  {Type: framework.TypeString, Description: "The callback location where the authentication response was sent."},
-				"code_verifier": {Type: framework.TypeString, Description: "The code verifier associated with the authorization code."},
-				"client_id":     {Type: framework.TypeString, Description: "The ID of the requesting client."},
-				"client_secret": {Type: framework.TypeString, Description: "The secret of the requesting client."},
-				"refresh_token": {Type: framework.TypeString, Description: "The refresh token (refresh_token grant)."},
-				"scope":         {Type: framework.TypeString, Description: "Space-separated scopes (refresh_token: a subset of the granted ones; client_credentials: scopes of the provider)."},
+				"code":                  {Type: framework.TypeString, Description: "The authorization code received from the provider's authorization endpoint."},
+				"grant_type":            {Type: framework.TypeString, Description: "The authorization grant type: authorization_code, refresh_token or client_credentials."},
+				"redirect_uri":          {Type: framework.TypeString, Description: "The callback location where the authentication response was sent."},
+				"code_verifier":         {Type: framework.TypeString, Description: "The code verifier associated with the authorization code."},
+				"client_id":             {Type: framework.TypeString, Description: "The ID of the requesting client."},
+				"client_secret":         {Type: framework.TypeString, Description: "The secret of the requesting client."},
+				"client_assertion_type": {Type: framework.TypeString, Description: clientAssertionTypeDescription},
+				"client_assertion":      {Type: framework.TypeString, Description: clientAssertionDescription},
+				"refresh_token":         {Type: framework.TypeString, Description: "The refresh token (refresh_token grant)."},
+				"device_code":           {Type: framework.TypeString, Description: "The device code (urn:ietf:params:oauth:grant-type:device_code grant, RFC 8628)."},
+				"scope":                 {Type: framework.TypeString, Description: "Space-separated scopes (refresh_token: a subset of the granted ones; client_credentials: scopes of the provider)."},
 			}),
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.UpdateOperation: &framework.PathOperation{Callback: h.token, Summary: "Provides the OIDC Token Endpoint.", Responses: rawResponse("Raw JSON token response or an OAuth error.")},
@@ -160,11 +170,18 @@ func providerPaths(c Config, callers *callers) []*framework.Path {
 	}
 }
 
+const (
+	clientAssertionTypeDescription = "private_key_jwt: urn:ietf:params:oauth:client-assertion-type:jwt-bearer. Not in Vault's built-in engine."
+	clientAssertionDescription     = "private_key_jwt: a JWT signed with a key of the client's jwks (iss and sub the client_id, aud the token endpoint URL or the issuer, exp at most 5 minutes ahead, a single-use jti). Not in Vault's built-in engine."
+)
+
 var grantTokenFields = map[string]*framework.FieldSchema{
-	"token":           {Type: framework.TypeString, Description: "The access or refresh token."},
-	"token_type_hint": {Type: framework.TypeString, Description: "access_token or refresh_token."},
-	"client_id":       {Type: framework.TypeString, Description: "The ID of the client (client_secret_post)."},
-	"client_secret":   {Type: framework.TypeString, Description: "The secret of the client (client_secret_post)."},
+	"token":                 {Type: framework.TypeString, Description: "The access or refresh token."},
+	"token_type_hint":       {Type: framework.TypeString, Description: "access_token or refresh_token."},
+	"client_id":             {Type: framework.TypeString, Description: "The ID of the client (client_secret_post)."},
+	"client_secret":         {Type: framework.TypeString, Description: "The secret of the client (client_secret_post)."},
+	"client_assertion_type": {Type: framework.TypeString, Description: clientAssertionTypeDescription},
+	"client_assertion":      {Type: framework.TypeString, Description: clientAssertionDescription},
 }
 
 func nameField(what string) map[string]*framework.FieldSchema {
@@ -258,6 +275,12 @@ func (h *providerHandler) writeClient(ctx context.Context, req *logical.Request,
 		RefreshTokenTTL:           optionalDuration(d, "refresh_token_ttl"),
 		ClientCredentialsEntityID: optional[string](d, "client_credentials_entity_id"),
 		ClientType:                optional[string](d, "client_type"),
+		GroupFilter:               optional[[]string](d, "group_filter"),
+		AccessTokenFormat:         optional[string](d, "access_token_format"),
+		JWKS:                      optional[string](d, "jwks"),
+		DeviceGrant:               optional[bool](d, "device_grant"),
+		PostLogoutRedirectURIs:    optional[[]string](d, "post_logout_redirect_uris"),
+		BackchannelLogoutURI:      optional[string](d, "backchannel_logout_uri"),
 	}))
 }
 
@@ -276,6 +299,26 @@ func clientData(c *backend.Client, secret bool) map[string]any {
 	}
 	if secret && c.ClientType == backend.ClientConfidential {
 		m["client_secret"] = c.ClientSecret
+	}
+	// Only a client that opted in reads differently from Vault's.
+	if c.DeviceGrant {
+		m["device_grant"] = true
+	}
+	if c.AccessTokenFormat != "" {
+		m["access_token_format"] = c.AccessTokenFormat
+	}
+	var jwks map[string]any
+	if c.JWKS != "" && json.Unmarshal([]byte(c.JWKS), &jwks) == nil {
+		m["jwks"] = jwks
+	}
+	if len(c.GroupFilter) > 0 {
+		m["group_filter"] = c.GroupFilter
+	}
+	if len(c.PostLogoutRedirectURIs) > 0 {
+		m["post_logout_redirect_uris"] = c.PostLogoutRedirectURIs
+	}
+	if c.BackchannelLogoutURI != "" {
+		m["backchannel_logout_uri"] = c.BackchannelLogoutURI
 	}
 	return m
 }
@@ -363,12 +406,24 @@ type providerDiscovery struct {
 	Subjects               []string `json:"subject_types_supported"`
 	GrantTypes             []string `json:"grant_types_supported"`
 	TokenAuthMethods       []string `json:"token_endpoint_auth_methods_supported"`
+	TokenAuthAlgs          []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
 	CodeChallengeMethods   []string `json:"code_challenge_methods_supported"`
 	Introspection          string   `json:"introspection_endpoint"`
 	IntrospectionAuth      []string `json:"introspection_endpoint_auth_methods_supported"`
+	IntrospectionAuthAlgs  []string `json:"introspection_endpoint_auth_signing_alg_values_supported,omitempty"`
 	Revocation             string   `json:"revocation_endpoint"`
 	RevocationAuthMethods  []string `json:"revocation_endpoint_auth_methods_supported"`
+	RevocationAuthAlgs     []string `json:"revocation_endpoint_auth_signing_alg_values_supported,omitempty"`
 	ResponseModesSupported []string `json:"response_modes_supported"`
+	// DeviceAuthorization is RFC 8628's, listed only once a client of the
+	// provider has device_grant set.
+	DeviceAuthorization string `json:"device_authorization_endpoint,omitempty"`
+	// The logout fields are listed only once a client of the provider
+	// registered post_logout_redirect_uris (RP-Initiated Logout) or a
+	// backchannel_logout_uri (Back-Channel Logout).
+	EndSession         string `json:"end_session_endpoint,omitempty"`
+	BackchannelLogout  bool   `json:"backchannel_logout_supported,omitempty"`
+	BackchannelSession bool   `json:"backchannel_logout_session_supported,omitempty"`
 }
 
 // rawNotFound is Vault's 404 for a missing provider, as a raw answer.
@@ -389,6 +444,29 @@ func (h *providerHandler) discovery(ctx context.Context, req *logical.Request, d
 		return respondErr(req, backend.ErrNoIssuer)
 	}
 	clientAuth := []string{"client_secret_basic", "client_secret_post"}
+	tokenAuth := []string{"none", "client_secret_basic", "client_secret_post"}
+	// The opt-in features are listed only once a client of the provider
+	// uses them; until then the document is as before.
+	features, err := h.store.ProviderFeatures(ctx, p.Name)
+	if err != nil {
+		return respondErr(req, err)
+	}
+	var keyAlgs []string
+	if features.PrivateKeyJWT {
+		clientAuth = append(clientAuth, backend.PrivateKeyJWT)
+		tokenAuth = append(tokenAuth, backend.PrivateKeyJWT)
+		keyAlgs = backend.SupportedAlgorithms
+	}
+	grantTypes := backend.GrantTypes
+	var deviceEndpoint string
+	if features.DeviceGrant {
+		grantTypes = append(slices.Clone(grantTypes), backend.GrantDeviceCode)
+		deviceEndpoint = issuer + "/device"
+	}
+	var endSessionEndpoint string
+	if features.EndSession {
+		endSessionEndpoint = issuer + "/logout"
+	}
 	return rawJSON(http.StatusOK, providerDiscovery{
 		Issuer:                 issuer,
 		Keys:                   issuer + "/.well-known/keys",
@@ -400,8 +478,15 @@ func (h *providerHandler) discovery(ctx context.Context, req *logical.Request, d
 		Scopes:                 append(append([]string{}, p.ScopesSupported...), backend.OpenIDScope),
 		Claims:                 []string{},
 		Subjects:               []string{"public"},
-		GrantTypes:             backend.GrantTypes,
-		TokenAuthMethods:       []string{"none", "client_secret_basic", "client_secret_post"},
+		GrantTypes:             grantTypes,
+		DeviceAuthorization:    deviceEndpoint,
+		EndSession:             endSessionEndpoint,
+		BackchannelLogout:      features.Backchannel,
+		BackchannelSession:     features.Backchannel,
+		TokenAuthMethods:       tokenAuth,
+		TokenAuthAlgs:          keyAlgs,
+		IntrospectionAuthAlgs:  keyAlgs,
+		RevocationAuthAlgs:     keyAlgs,
 		CodeChallengeMethods:   []string{"plain", "S256"},
 		Introspection:          issuer + "/introspect",
 		IntrospectionAuth:      clientAuth,
@@ -547,9 +632,15 @@ func bearer(req *logical.Request) (string, bool) {
 	return "", false
 }
 
-// clientAuth reads a client's credentials: HTTP Basic, else the body.
-func clientAuth(req *logical.Request, d *framework.FieldData) backend.ClientAuth {
-	a := backend.ClientAuth{ID: d.Get("client_id").(string), Secret: d.Get("client_secret").(string)}
+// clientAuth reads a client's credentials: HTTP Basic, else the body; or a
+// private_key_jwt client assertion, whose aud is checked against the
+// provider's issuer.
+func (h *providerHandler) clientAuth(req *logical.Request, d *framework.FieldData) backend.ClientAuth {
+	a := backend.ClientAuth{
+		ID: d.Get("client_id").(string), Secret: d.Get("client_secret").(string),
+		AssertionType: d.Get("client_assertion_type").(string), Assertion: d.Get("client_assertion").(string),
+		Issuer: h.issuerFunc(req, d.Get("name").(string)),
+	}
 	if v := header(req, "Authorization"); v != "" {
 		hr := http.Request{Header: http.Header{"Authorization": {v}}}
 		if id, secret, ok := hr.BasicAuth(); ok {
@@ -603,12 +694,13 @@ func (h *providerHandler) token(ctx context.Context, req *logical.Request, d *fr
 	name := d.Get("name").(string)
 	out, err := h.store.ExchangeToken(ctx, backend.TokenExchange{
 		Provider:     name,
-		Auth:         clientAuth(req, d),
+		Auth:         h.clientAuth(req, d),
 		GrantType:    d.Get("grant_type").(string),
 		Code:         d.Get("code").(string),
 		RedirectURI:  d.Get("redirect_uri").(string),
 		CodeVerifier: d.Get("code_verifier").(string),
 		RefreshToken: d.Get("refresh_token").(string),
+		DeviceCode:   d.Get("device_code").(string),
 		Scope:        d.Get("scope").(string),
 		Issuer:       h.issuerFunc(req, name),
 	})
@@ -637,11 +729,11 @@ func (h *providerHandler) userInfo(ctx context.Context, req *logical.Request, d 
 
 func (h *providerHandler) introspect(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	out, err := h.store.IntrospectGrant(ctx, name, clientAuth(req, d), d.Get("token").(string), d.Get("token_type_hint").(string), h.issuerFunc(req, name))
+	out, err := h.store.IntrospectGrant(ctx, name, h.clientAuth(req, d), d.Get("token").(string), d.Get("token_type_hint").(string), h.issuerFunc(req, name))
 	return oauthResponse(err, out)
 }
 
 func (h *providerHandler) revoke(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	err := h.store.RevokeGrant(ctx, d.Get("name").(string), clientAuth(req, d), d.Get("token").(string), d.Get("token_type_hint").(string))
+	err := h.store.RevokeGrant(ctx, d.Get("name").(string), h.clientAuth(req, d), d.Get("token").(string), d.Get("token_type_hint").(string))
 	return oauthResponse(err, map[string]any{})
 }

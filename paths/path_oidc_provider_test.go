@@ -197,6 +197,9 @@ func TestProviderObjectErrors(t *testing.T) {
 	require.Equal(t, `unable to delete key "short" because it is currently referenced by these clients: c3`, r.ErrorText())
 
 	require.Equal(t, map[string]any{"entity_ids": []string{"e1", "e2"}, "group_ids": []string{}}, b.Read("oidc/assignment/a").Data())
+	// Vault lower-cases an assignment's ids, then removes duplicates.
+	require.Equal(t, http.StatusNoContent, b.Write("oidc/assignment/mixed", map[string]any{"entity_ids": "E2,e1,E1", "group_ids": []string{"G1", "g1", "G2"}}).Status)
+	require.Equal(t, map[string]any{"entity_ids": []string{"e1", "e2"}, "group_ids": []string{"g1", "g2"}}, b.Read("oidc/assignment/mixed").Data())
 	warn := b.Write("oidc/provider/p", map[string]any{"scopes_supported": "s,s2"})
 	require.Equal(t, http.StatusOK, warn.Status)
 	require.Equal(t, []string{`Found scope templates with conflicting top-level keys: conflict "x" in scopes "s2", "s". This may result in an error if the scopes are requested in an OIDC Authentication Request.`}, warn.Resp.Warnings)

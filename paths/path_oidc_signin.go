@@ -32,7 +32,7 @@ import (
 // the token's creation time. The HTML has no inline script or style, so the
 // page runs under a strict Content-Security-Policy.
 
-//go:embed signin/page.html signin/app.js signin/style.css
+//go:embed signin/head.html signin/page.html signin/app.js signin/style.css
 var signInFiles embed.FS
 
 // signInCSP is the page's policy. Vault's raw responses only carry the
@@ -55,7 +55,7 @@ var signInHeaders = map[string][]string{
 // allowed_response_headers.
 const signInHeaderNames = "Content-Security-Policy,X-Frame-Options,X-Content-Type-Options,Referrer-Policy"
 
-var signInTemplate = template.Must(template.ParseFS(signInFiles, "signin/page.html"))
+var signInTemplate = template.Must(template.ParseFS(signInFiles, "signin/page.html", "signin/head.html"))
 
 // signInAsset is a static file of the page, served at oidc/sign-in/<name>.
 type signInAsset struct {
@@ -97,7 +97,10 @@ func signInPaths(c Config) []*framework.Path {
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationVerb: "sign-in", OperationSuffix: "provider"},
 			// max_age is read as text, so that a bad value gets the error page
 			// rather than Vault's JSON error.
-			Fields: merge(nameField("provider"), authorizeFields(str(maxAgeDescription))),
+			Fields: merge(merge(nameField("provider"), authorizeFields(str(maxAgeDescription))), map[string]*framework.FieldSchema{
+				"device":    str("Set, the page is the device grant's verification page (RFC 8628 verification_uri): sign in, enter the device's user code, allow or deny. Not in Vault."),
+				"user_code": str("With device, the user code to fill in (verification_uri_complete)."),
+			}),
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation: &framework.PathOperation{
 					Callback: h.page,
@@ -154,6 +157,10 @@ type signInPage struct {
 	Methods []signInMethod
 	// Request is the data app.js reads from the page (as JSON).
 	Request *signInRequest
+	// Device is the device grant's verification view; UserCode the code
+	// to fill in.
+	Device   bool
+	UserCode string
 }
 
 type signInPageError struct {
@@ -188,10 +195,15 @@ type signInRequest struct {
 	Methods []string `json:"methods"`
 	// Params are the OAuth parameters as received, for the authorize call.
 	Params map[string]string `json:"params"`
+	// Device is set on the device grant's verification view.
+	Device bool `json:"device,omitempty"`
 }
 
 func (h *signInHandler) page(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
+	if v, ok := d.GetOk("device"); ok && v.(string) != "" {
+		return h.devicePage(ctx, req, name, d.Get("user_code").(string))
+	}
 	params := map[string]string{}
 	for _, k := range signInParams {
 		if v, ok := d.GetOk(k); ok {
@@ -288,8 +300,14 @@ func newSignInPage(title string) *signInPage {
 }
 
 func renderSignIn(status int, page *signInPage) (*logical.Response, error) {
+	return renderPage(signInTemplate, status, page)
+}
+
+// renderPage answers an HTML page of the provider (sign-in, sign-out) with
+// its security headers, never cached.
+func renderPage(tmpl *template.Template, status int, page any) (*logical.Response, error) {
 	var b bytes.Buffer
-	if err := signInTemplate.Execute(&b, page); err != nil {
+	if err := tmpl.Execute(&b, page); err != nil {
 		return nil, err
 	}
 	return &logical.Response{
@@ -309,6 +327,12 @@ func (h *signInHandler) asset(_ context.Context, _ *logical.Request, d *framewor
 	if !ok {
 		return nil, logical.ErrUnsupportedPath
 	}
+	return serveAsset(a, d)
+}
+
+// serveAsset answers a page asset; asked for at its current version (the
+// v parameter the pages link with) it may be cached for good.
+func serveAsset(a signInAsset, d *framework.FieldData) (*logical.Response, error) {
 	cache := "no-cache"
 	if v, _ := d.GetOk("v"); v == a.version {
 		cache = "public, max-age=31536000, immutable"
@@ -360,4 +384,42 @@ func scopeDescription(scope string) string {
 		return "Sign you in with your Vault identity (your entity ID)."
 	}
 	return "Your identity's \u201c" + scope + "\u201d information."
+}
+
+// devicePage is the device grant's verification view: served only when a
+// client of the provider has device_grant set.
+func (h *signInHandler) devicePage(ctx context.Context, req *logical.Request, name, userCode string) (*logical.Response, error) {
+	fail := func(status int, desc string) (*logical.Response, error) {
+		return h.errorPage(req, backend.AuthorizeRequest{}, &backend.OAuthError{Status: status, Code: "invalid_request", Description: desc})
+	}
+	features, err := h.store.ProviderFeatures(ctx, name)
+	if err != nil {
+		return h.errorPage(req, backend.AuthorizeRequest{}, err)
+	}
+	if !features.DeviceGrant {
+		return fail(http.StatusBadRequest, "the provider has no client allowed the device grant")
+	}
+	p, err := h.store.OIDCProvider(ctx, name)
+	if err != nil {
+		return h.errorPage(req, backend.AuthorizeRequest{}, err)
+	}
+	if p == nil || len(p.SignInMethods) == 0 {
+		return fail(http.StatusBadRequest, "the provider has no sign-in methods configured (sign_in_methods)")
+	}
+	page := newSignInPage("Connect a device")
+	page.Device = true
+	if len(userCode) <= 16 {
+		page.UserCode = userCode
+	}
+	for _, m := range p.SignInMethods {
+		if m == backend.TokenSignIn {
+			page.Methods = append(page.Methods, signInMethod{Kind: "token", Label: "Vault token"})
+			continue
+		}
+		page.Methods = append(page.Methods, signInMethod{Kind: "password", Label: "Username and password", Path: m})
+	}
+	page.Request = &signInRequest{
+		Mount: req.MountPoint, Provider: name, Methods: slices.Clone(p.SignInMethods), Params: map[string]string{}, Device: true,
+	}
+	return renderSignIn(http.StatusOK, page)
 }

@@ -219,6 +219,25 @@ func TestOIDCIssuerAndDiscovery(t *testing.T) {
 	require.Equal(t, "", b.Read("oidc/config").Data()["issuer"])
 }
 
+// TestOIDCChildIssuer: Vault Community has no child issuers; their
+// discovery and keys paths answer 400, unauthenticated as in Vault.
+func TestOIDCChildIssuer(t *testing.T) {
+	b := newBackend(t)
+	require.Contains(t, b.B.SpecialPaths().Unauthenticated, "oidc/+/.well-known/*")
+	for path, msg := range map[string]string{
+		"oidc/foo/.well-known/openid-configuration":  `invalid child issuer "foo"`,
+		"oidc/foo/.well-known/openid-configuration/": `invalid child issuer "foo"`,
+		"oidc/foo/.well-known/keys":                  `invalid child issuer "foo"`,
+		"oidc/provider/.well-known/keys":             `invalid child issuer "provider"`,
+	} {
+		r := b.Read(path)
+		require.Equal(t, http.StatusBadRequest, r.Status, path)
+		require.Equal(t, msg, r.ErrorText(), path)
+	}
+	require.Equal(t, http.StatusNotFound, b.Read("oidc/a/b/.well-known/keys").Status, "a child is one path segment")
+	require.Equal(t, http.StatusOK, b.Read("oidc/.well-known/keys").Status, "the base issuer")
+}
+
 func TestOIDCIntrospectRefusals(t *testing.T) {
 	b, entityID := oidcBackend(t)
 	require.Equal(t, http.StatusNoContent, b.Write("oidc/key/k", map[string]any{"allowed_client_ids": "*", "algorithm": "ES256"}).Status)

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
+	"github.com/vault-identity/vault-plugin-secrets-identity/internal/mounttable"
 )
 
 // Config is what the paths need besides the store.
@@ -25,6 +26,9 @@ type Config struct {
 	// System gives the system view, through which the caller's entity is
 	// resolved.
 	System func() logical.SystemView
+	// Mounts is Vault's auth mount table as the mount's token reads it,
+	// whose status config and info report; nil in tests without one.
+	Mounts *mounttable.Table
 }
 
 // All returns every path of the engine.
@@ -39,16 +43,20 @@ func All(c Config) []*framework.Path {
 		lookupPaths(s, callers),
 		oidcPaths(c, callers),
 		providerPaths(c, callers),
+		devicePaths(c, callers),
 		signInPaths(c),
+		logoutPaths(c),
 		mfaPaths(c, callers),
-		infoPaths(s, c.Version),
-		configPaths(s),
+		infoPaths(c),
+		configPaths(c),
 	)
 }
 
 // Unauthenticated are the paths Vault serves without a token.
 var Unauthenticated = []string{
 	"oidc/.well-known/*",
+	// Child issuers: refused with Vault's 400, unauthenticated as in Vault.
+	"oidc/+/.well-known/*",
 	"oidc/provider/+/.well-known/*",
 	// The provider's OAuth endpoints authenticate their callers
 	// themselves: clients with their secrets, userinfo with an access token.
@@ -56,8 +64,14 @@ var Unauthenticated = []string{
 	"oidc/provider/+/userinfo",
 	"oidc/provider/+/introspect",
 	"oidc/provider/+/revoke",
+	// The device authorization endpoint (RFC 8628) authenticates clients
+	// as the token endpoint; its device/verify path needs a token.
+	"oidc/provider/+/device",
 	// The browser sign-in page and its assets.
 	"oidc/provider/+/sign-in",
+	// The sign-out page (end_session_endpoint): its id_token_hint is the
+	// credential.
+	"oidc/provider/+/logout",
 	"oidc/sign-in/*",
 }
 

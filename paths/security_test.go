@@ -16,9 +16,9 @@ import (
 func TestOnlyDiscoveryIsUnauthenticated(t *testing.T) {
 	b := newBackend(t)
 	require.Equal(t, []string{
-		"oidc/.well-known/*", "oidc/provider/+/.well-known/*",
+		"oidc/.well-known/*", "oidc/+/.well-known/*", "oidc/provider/+/.well-known/*",
 		"oidc/provider/+/token", "oidc/provider/+/userinfo", "oidc/provider/+/introspect", "oidc/provider/+/revoke",
-		"oidc/provider/+/sign-in", "oidc/sign-in/*",
+		"oidc/provider/+/device", "oidc/provider/+/sign-in", "oidc/provider/+/logout", "oidc/sign-in/*",
 	}, b.B.SpecialPaths().Unauthenticated)
 	require.Equal(t, paths.Unauthenticated, b.B.SpecialPaths().Unauthenticated)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
+	"github.com/vault-identity/vault-plugin-secrets-identity/internal/mounttable"
 	"github.com/vault-identity/vault-plugin-secrets-identity/paths"
 )
 
@@ -54,9 +55,19 @@ func New(conf *logical.BackendConfig) *framework.Backend {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	store := backend.New(backend.Options{
+	apiAddr := os.Getenv(APIAddrEnv)
+	// Vault's auth mount table, read with the token of the mount's config
+	// (asked at every lookup, so the store must exist by then).
+	var store *backend.Store
+	mounts := mounttable.New(mounttable.Options{
+		Addr:   apiAddr,
+		Token:  func() string { return store.VaultToken() },
+		Logger: logger.Named("mounts"),
+	})
+	store = backend.New(backend.Options{
 		Storage: conf.StorageView,
 		Logger:  logger,
+		Mounts:  mounts,
 	})
 	// The indexes load in the background, so that Vault's unseal does not
 	// wait for a large store; requests wait for the load (Store.ready).
@@ -80,6 +91,7 @@ func New(conf *logical.BackendConfig) *framework.Backend {
 		// snapshot saves the next start the most.
 		Clean: func(ctx context.Context) {
 			stopLoad()
+			defer store.Close()
 			if err := store.Snapshot(ctx); err != nil {
 				logger.Warn("writing the load snapshot at cleanup failed; the next start reads every object", "error", err)
 			}
@@ -87,12 +99,17 @@ func New(conf *logical.BackendConfig) *framework.Backend {
 		Invalidate:     store.Invalidate,
 		RunningVersion: Version,
 	}
-	b.Paths = paths.All(paths.Config{Store: store, Version: Version, APIAddr: os.Getenv(APIAddrEnv), System: b.System})
+	b.Paths = paths.All(paths.Config{Store: store, Version: Version, APIAddr: apiAddr, System: b.System, Mounts: mounts})
 	b.PeriodicFunc = func(ctx context.Context, _ *logical.Request) error {
-		// Only the node that owns writes rotates keys.
+		// Only the node that owns writes rotates keys (and renews the
+		// mount's token; other nodes read the mount table when they use
+		// it).
 		if b.System().ReplicationState().HasState(consts.ReplicationPerformanceSecondary | consts.ReplicationPerformanceStandby) {
 			return nil
 		}
+		// The token's problems are recorded for config and info reads,
+		// never returned: the mount checks accessors by form meanwhile.
+		mounts.Tick(ctx)
 		return errors.Join(store.RunPeriodic(ctx), store.SweepGrants(ctx), store.SnapshotIfDue(ctx))
 	}
 	return b

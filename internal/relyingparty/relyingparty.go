@@ -52,6 +52,9 @@ type Result struct {
 	Claims map[string]any
 	// UserInfo is the userinfo endpoint's answer (nil if it failed).
 	UserInfo map[string]any
+	// IDToken, AccessToken and RefreshToken are the raw tokens of a
+	// successful sign-in, for tests that use them (never rendered).
+	IDToken, AccessToken, RefreshToken string `json:"-"`
 }
 
 // Server is a running relying party.
@@ -227,7 +230,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadGateway, Result{Error: "rp_error", ErrorDescription: "claims: " + err.Error()})
 		return
 	}
-	res := Result{Claims: claims}
+	res := Result{Claims: claims, IDToken: raw, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken}
 	ui := page{Title: "Signed in", Result: &res}
 	if info, err := s.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err != nil {
 		ui.UserInfoError = err.Error()

@@ -44,6 +44,11 @@
   var method = 0;
 
   var views = { signin: $('signin-view'), consent: $('consent-view') };
+  if (req.device) {
+    views.device = $('device-view');
+    views.deviceConsent = $('device-consent-view');
+    views.deviceDone = $('device-done-view');
+  }
   var forms = { password: $('password-form'), token: $('token-form') };
   var signinError = $('signin-error');
   var consentError = $('consent-error');
@@ -113,6 +118,7 @@
   }
 
   function signedIn(who) {
+    if (req.device) { deviceSignedIn(who); return; }
     $('signed-in-as').textContent = who;
     consentError.textContent = '';
     consentStatus.textContent = '';
@@ -285,6 +291,111 @@
   window.addEventListener('pageshow', function (ev) {
     if (ev.persisted) location.reload();
   });
+
+  // The device grant's verification view (RFC 8628): after sign-in, the
+  // person enters or confirms the device's user code, sees the client and
+  // scopes, and allows or denies, through the provider's device/verify
+  // path with the token. The device polls the token endpoint meanwhile.
+  var signedInAs = '';
+  var deviceCode = '';
+
+  function deviceSignedIn(who) {
+    signedInAs = who;
+    $('device-signed-in-as').textContent = who;
+    $('device-error').textContent = '';
+    show('device');
+    if ($('user-code').value) $('device-submit').focus();
+    else $('user-code').focus();
+  }
+
+  function deviceVerify(decision) {
+    var body = { user_code: deviceCode };
+    if (decision) body.decision = decision;
+    return api('POST', req.mount + 'oidc/provider/' + encodeURIComponent(req.provider) + '/device/verify', body, token, false)
+      .then(function (resp) { return readJSON(resp).then(function (b) { return { resp: resp, body: b }; }); });
+  }
+
+  function deviceRefusal(r) {
+    if (r.body && r.body.error === 'invalid_grant') return 'This code is not valid or has expired. Check the code on your device.';
+    return 'Vault refused: ' + errorText(r.resp, r.body);
+  }
+
+  function deviceFinish(title, text) {
+    dropToken().then(function () {
+      setBusy(false);
+      $('device-done-title').textContent = title;
+      $('device-done-text').textContent = text;
+      show('deviceDone');
+      app.querySelectorAll('button, input').forEach(function (el) { el.disabled = true; });
+      $('device-done-title').focus();
+    });
+  }
+
+  if (req.device) {
+    $('device-form').addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      if (busy || !token) return;
+      var typed = $('user-code').value.trim();
+      if (!typed) { $('device-error').textContent = 'Enter the code shown on your device.'; $('user-code').focus(); return; }
+      deviceCode = typed;
+      $('device-error').textContent = '';
+      setBusy(true);
+      deviceVerify('').then(function (r) {
+        setBusy(false);
+        if (!r.resp.ok || !r.body || typeof r.body.client_name !== 'string') {
+          $('device-error').textContent = deviceRefusal(r);
+          $('user-code').setAttribute('aria-invalid', 'true');
+          $('user-code').focus();
+          return;
+        }
+        $('user-code').removeAttribute('aria-invalid');
+        $('device-client').textContent = r.body.client_name;
+        $('device-code').textContent = r.body.user_code;
+        $('device-consent-as').textContent = signedInAs;
+        var list = $('device-scopes');
+        list.textContent = '';
+        (r.body.scopes || []).forEach(function (sc) {
+          var li = document.createElement('li');
+          var code = document.createElement('code');
+          code.className = 'scope';
+          code.textContent = sc;
+          var span = document.createElement('span');
+          span.textContent = (r.body.scope_descriptions && r.body.scope_descriptions[sc]) || '';
+          li.appendChild(code);
+          li.appendChild(document.createTextNode(' '));
+          li.appendChild(span);
+          list.appendChild(li);
+        });
+        $('device-consent-error').textContent = '';
+        show('deviceConsent');
+        $('device-consent-title').focus();
+      }).catch(function (err) {
+        setBusy(false);
+        $('device-error').textContent = 'Could not reach Vault: ' + err.message;
+      });
+    });
+
+    var decide = function (decision) {
+      if (busy || !token) return;
+      setBusy(true);
+      $('device-consent-error').textContent = '';
+      deviceVerify(decision).then(function (r) {
+        if (r.resp.ok && r.body && r.body.status === 'approved') {
+          deviceFinish('Device connected', 'You can close this window and return to your device.');
+        } else if (r.resp.ok && r.body && r.body.status === 'denied') {
+          deviceFinish('Request denied', 'The device was not given access. You can close this window.');
+        } else {
+          setBusy(false);
+          $('device-consent-error').textContent = deviceRefusal(r);
+        }
+      }).catch(function (err) {
+        setBusy(false);
+        $('device-consent-error').textContent = 'Could not reach Vault: ' + err.message;
+      });
+    };
+    $('device-allow').addEventListener('click', function () { decide('allow'); });
+    $('device-deny').addEventListener('click', function () { decide('deny'); });
+  }
 
   var checked = document.querySelector('input[name="method"]:checked');
   show('signin');
