@@ -26,7 +26,7 @@ func benchStore(b *testing.B, n int) (*Store, []*Entity) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		entities[i], _ = byID(st, a.CanonicalID)
+		entities[i] = byID(b, st, a.CanonicalID)
 	}
 	return st, entities
 }

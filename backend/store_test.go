@@ -58,8 +58,8 @@ func TestRequestsLoadLazily(t *testing.T) {
 	require.NoError(t, err)
 	// A store that never saw Initialize loads on its first request.
 	lazy := New(Options{Storage: s})
-	got, err := byName(lazy, "ALICE")
-	require.NoError(t, err)
+	got := byName(t, lazy, "ALICE")
+	require.NotNil(t, got)
 	require.Equal(t, e.ID, got.ID)
 }
 
@@ -71,20 +71,20 @@ func TestInvalidateFollowsStorage(t *testing.T) {
 	e, _, err := writer.UpsertEntity(ctx, EntityUpdate{Name: "alice"})
 	require.NoError(t, err)
 	reader.Invalidate(ctx, entityKey(e.ID))
-	got, _ := byName(reader, "alice")
+	got := byName(t, reader, "alice")
 	require.NotNil(t, got)
 
 	_, _, err = writer.UpsertEntity(ctx, EntityUpdate{ID: e.ID, Name: "alicia"})
 	require.NoError(t, err)
 	reader.Invalidate(ctx, entityKey(e.ID))
-	got, _ = byName(reader, "alice")
+	got = byName(t, reader, "alice")
 	require.Nil(t, got, "the old name is released")
-	got, _ = byName(reader, "alicia")
+	got = byName(t, reader, "alicia")
 	require.Equal(t, e.ID, got.ID)
 
 	require.NoError(t, writer.DeleteEntity(ctx, e.ID))
 	reader.Invalidate(ctx, entityKey(e.ID))
-	got, _ = byID(reader, e.ID)
+	got = byID(t, reader, e.ID)
 	require.Nil(t, got)
 	reader.Invalidate(ctx, "unrelated/key")
 }
@@ -99,9 +99,9 @@ func TestLoadResolvesDuplicateNames(t *testing.T) {
 		require.NoError(t, s.Put(ctx, entry))
 	}
 	st := newTestStore(t, s)
-	got, _ := byName(st, "DUP")
+	got := byName(t, st, "DUP")
 	require.Equal(t, "id-0", got.ID, "the older entity keeps the name")
-	other, _ := byID(st, "id-1")
+	other := byID(t, st, "id-1")
 	require.NotNil(t, other, "the other stays reachable by id")
 }
 
@@ -136,7 +136,12 @@ func TestConcurrentWritersKeepInvariants(t *testing.T) {
 						t.Error(err)
 					}
 				case 2:
-					if e, _ := byName(st, name); e != nil {
+					v, err := st.Entity(ctx, EntitySelector{Name: name})
+					if err != nil {
+						t.Error(err) // in a worker: reported, not fatal
+					}
+					if v != nil {
+						e := v.Entity
 						to := fmt.Sprintf("n%d", (w+i)%names)
 						_, _, err := st.UpsertEntity(ctx, EntityUpdate{ID: e.ID, Name: to})
 						if err != nil {
@@ -164,7 +169,7 @@ func TestConcurrentWritersKeepInvariants(t *testing.T) {
 		e := e.Entity
 		require.NotContains(t, seen, key, "duplicate name %q", e.Name)
 		seen[key] = e.ID
-		found, _ := byName(st, e.Name)
+		found := byName(t, st, e.Name)
 		require.Same(t, e, found)
 	}
 	require.Len(t, st.idx.entityNames, len(all), "no stale name entries")
@@ -179,20 +184,28 @@ func TestConcurrentWritersKeepInvariants(t *testing.T) {
 	}
 }
 
-func byName(s *Store, name string) (*Entity, error) {
-	v, err := s.Entity(context.Background(), EntitySelector{Name: name})
-	if v == nil {
-		return nil, err
-	}
-	return v.Entity, err
+// byName and byID look an entity up, failing the test on an error: nil
+// means there is no such entity, never that the lookup failed.
+func byName(t testing.TB, s *Store, name string) *Entity {
+	t.Helper()
+	return lookupEntity(t, s, EntitySelector{Name: name})
 }
 
-func byID(s *Store, id string) (*Entity, error) {
-	v, err := s.Entity(context.Background(), EntitySelector{ID: id})
-	if v == nil {
-		return nil, err
+func byID(t testing.TB, s *Store, id string) *Entity {
+	t.Helper()
+	return lookupEntity(t, s, EntitySelector{ID: id})
+}
+
+func lookupEntity(t testing.TB, s *Store, sel EntitySelector) *Entity {
+	t.Helper()
+	v, err := s.Entity(context.Background(), sel)
+	if err != nil {
+		t.Fatalf("looking up entity %+v: %v", sel, err)
 	}
-	return v.Entity, err
+	if v == nil {
+		return nil
+	}
+	return v.Entity
 }
 
 func TestInvalidateFollowsAliasesAndGroups(t *testing.T) {

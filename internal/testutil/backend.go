@@ -54,17 +54,25 @@ func NewWithStorage(t testing.TB, factory Factory, s *logical.InmemStorage) *Bac
 // Result is a handled request: the response, the error and the HTTP status
 // Vault's HTTP layer would send.
 type Result struct {
+	T      testing.TB
 	Req    *logical.Request
 	Resp   *logical.Response
 	Err    error
 	Status int
 }
 
+// need fails the test when there is no response.
+func (r Result) need() {
+	r.T.Helper()
+	if r.Resp == nil {
+		r.T.Fatalf("%s %s: no response (status %d, error %v)", r.Req.Operation, r.Req.Path, r.Status, r.Err)
+	}
+}
+
 // Data returns the response data, failing the test if there is none.
 func (r Result) Data() map[string]any {
-	if r.Resp == nil {
-		panic("no response")
-	}
+	r.T.Helper()
+	r.need()
 	return r.Resp.Data
 }
 
@@ -72,16 +80,15 @@ func (r Result) Data() map[string]any {
 // SDK's gRPC layer carries it as JSON, so typed values arrive as maps and
 // slices of any, and numbers as float64.
 func (r Result) Wire() map[string]any {
-	if r.Resp == nil {
-		panic("no response")
-	}
+	r.T.Helper()
+	r.need()
 	p, err := pb.LogicalResponseToProtoResponse(r.Resp)
 	if err != nil {
-		panic(err)
+		r.T.Fatalf("%s: encoding the response for gRPC: %v", r.Req.Path, err)
 	}
 	resp, err := pb.ProtoResponseToLogicalResponse(p)
 	if err != nil {
-		panic(err)
+		r.T.Fatalf("%s: decoding the response from gRPC: %v", r.Req.Path, err)
 	}
 	return resp.Data
 }
@@ -126,7 +133,7 @@ func (b *Backend) Handle(req *logical.Request) Result {
 		req.MountPoint = MountPoint
 	}
 	resp, err := b.B.HandleRequest(context.Background(), req)
-	return Result{Req: req, Resp: resp, Err: err, Status: Status(req, resp, err)}
+	return Result{T: b.T, Req: req, Resp: resp, Err: err, Status: Status(req, resp, err)}
 }
 
 // Write, Read, Delete and List are Do for each operation.
