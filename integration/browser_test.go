@@ -465,6 +465,9 @@ func TestBrowserSignIn(t *testing.T) {
 				`location.pathname.endsWith('/sign-in') && document.readyState === 'complete' && !document.getElementById('app')`,
 				chromedp.WithPollingInFrame(nodes[0]), chromedp.WithPollingTimeout(2*time.Second)))
 			if err != nil {
+				// The frame is not there yet: a pause between the
+				// attempts of this bounded wait (20 of them, then the
+				// require below fails with what was awaited).
 				time.Sleep(250 * time.Millisecond)
 			}
 		}

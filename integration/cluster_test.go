@@ -96,19 +96,29 @@ func TestRaftClusterFailover(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(2 * time.Second)
+	acked := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(ackedIDs)
+	}
+	waitFor(t, 60*time.Second, "20 acknowledged creates before the step-down", func() bool { return acked() >= 20 })
+	atStepDown := acked()
 	require.Equal(t, http.StatusNoContent, call(leader, c.Token, "PUT", "sys/step-down", nil).Status)
 	stepped := time.Now()
 	var newLeader *devvault.Node
-	require.NoError(t, devvault.Poll(context.Background(), 60*time.Second, 500*time.Millisecond, func() bool {
-		newLeader, _ = c.WaitLeader(ctx)
+	waitFor(t, 60*time.Second, "a standby to become the active node after the step-down", func() bool {
+		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		newLeader, _ = c.WaitLeader(lctx)
 		return newLeader != nil && newLeader != leader
-	}), "a standby took over")
-	time.Sleep(3 * time.Second)
+	})
+	elected := time.Since(stepped)
+	atElection := acked()
+	waitFor(t, 60*time.Second, "20 more acknowledged creates after the new active node was elected", func() bool { return acked() >= atElection+20 })
 	close(stop)
 	wg.Wait()
-	t.Logf("step-down at +2s, new active node %s after %s; %d creates acknowledged, %d failed around the failover",
-		newLeader.Addr, time.Since(stepped).Round(time.Millisecond), len(ackedIDs), failed)
+	t.Logf("step-down after %d acknowledged creates, new active node %s after %s; %d creates acknowledged, %d failed around the failover",
+		atStepDown, newLeader.Addr, elected.Round(time.Millisecond), len(ackedIDs), failed)
 
 	list := call(newLeader, c.Token, "LIST", "ident/entity/id", nil)
 	require.Equal(t, http.StatusOK, list.Status)

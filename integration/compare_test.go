@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -42,7 +43,7 @@ type outcome struct {
 
 // compareWithBuiltin plays steps on identity/ and on the plugin mount and
 // requires the same status, data, errors and warnings at every step, after
-// normalize and normalizeAnswers.
+// normalizeAnswers and an idNamer per engine.
 func compareWithBuiltin(t *testing.T, steps []step) {
 	t.Helper()
 	compareWith(t, comparison{}, steps)
@@ -64,6 +65,26 @@ func compareWith(t *testing.T, c comparison, steps []step) {
 	t.Helper()
 	builtin := play(t, "identity", steps, c)
 	plugin := play(t, cmp.Or(c.mount, mount), steps, c)
+	for _, d := range compareOutcomes(t, c, steps, builtin, plugin) {
+		// Every step is compared, so that one run lists every mismatch.
+		assert.Equal(t, d.builtin, d.plugin, d.label)
+	}
+}
+
+// stepPair is one step's normalized outcomes, to be equal.
+type stepPair struct {
+	label           string
+	builtin, plugin outcome
+}
+
+// compareOutcomes normalizes the raw outcomes of both engines step by step:
+// each engine's ids are named by one idNamer across the whole comparison,
+// after the plugin's additions are dropped (so that they take no number).
+// It checks the documented 500s itself and returns the pairs to compare.
+func compareOutcomes(t *testing.T, c comparison, steps []step, builtin, plugin []outcome) []stepPair {
+	t.Helper()
+	bn, pn := newIDNamer(c.mountPaths), newIDNamer(c.mountPaths)
+	var pairs []stepPair
 	for i, s := range steps {
 		b, p := builtin[i], plugin[i]
 		label := fmt.Sprintf("step %d: %s %s %v", i, s.method, s.path, s.body)
@@ -71,19 +92,20 @@ func compareWith(t *testing.T, c comparison, steps []step) {
 			require.Equal(t, http.StatusInternalServerError, b.Status, label)
 			require.Equal(t, http.StatusBadRequest, p.Status, label)
 			require.Len(t, b.Errors, 1, label)
-			require.Equal(t, []string{unwrapMultierror(b.Errors[0])}, p.Errors, label)
+			require.Equal(t, bn.strings([]string{unwrapMultierror(b.Errors[0])}), pn.strings(p.Errors), label)
 			continue
 		}
 		normalizeAnswers(t, label, b.Data, p.Data)
-		// Every step is compared, so that one run lists every mismatch.
-		assert.Equal(t, b, p, label)
+		b, p = bn.outcome(s.path, b), pn.outcome(s.path, p)
 		if s.method == "GET" && b.Status == http.StatusOK {
 			assert.NotEmpty(t, b.Data, label)
 		}
+		pairs = append(pairs, stepPair{label, b, p})
 	}
+	return pairs
 }
 
-// play runs steps against one mount and returns normalized outcomes.
+// play runs steps against one mount and returns the raw outcomes.
 func play(t *testing.T, mnt string, steps []step, c comparison) []outcome {
 	t.Helper()
 	ids := map[string]string{}
@@ -120,15 +142,11 @@ func play(t *testing.T, mnt string, steps []step, c comparison) []outcome {
 		if s.captureCanonical != "" {
 			ids[s.captureCanonical] = r.Data["canonical_id"].(string)
 		}
-		var errs []string
-		for _, e := range r.Errors {
-			errs = append(errs, normalize(e).(string))
-		}
 		data := r.Body["data"]
 		if _, wrapped := r.Body["request_id"]; !wrapped && r.Body != nil {
 			data = r.Body // a raw response (OIDC endpoints): compare the body
 		}
-		out[i] = outcome{Status: r.Status, Data: normalizeWith(data, c.mountPaths), Errors: errs, Warnings: r.Warnings}
+		out[i] = outcome{Status: r.Status, Data: data, Errors: r.Errors, Warnings: r.Warnings}
 	}
 	t.Cleanup(func() {
 		for _, id := range ids {
@@ -142,62 +160,221 @@ func play(t *testing.T, mnt string, steps []step, c comparison) []outcome {
 
 var (
 	uuidRe    = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+	wholeUUID = regexp.MustCompile(`^` + uuidRe.String() + `$`)
 	genNameRe = regexp.MustCompile(`^(entity|group)_[0-9a-f]{8}$`)
-	accRe     = regexp.MustCompile(`auth_(userpass|approle)_[0-9a-f]{8}`)
-	timeRe    = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$`)
+	// clientIDRe is the form of the client ids of OIDC clients (32
+	// characters) and roles (26).
+	clientIDRe = regexp.MustCompile(`^[A-Za-z0-9]{20,}$`)
+	timeRe     = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$`)
 )
 
-// normalize replaces what differs by nature between two stores (ids,
-// generated names, times) and sorts what is ordered by id. It drops
-// mount_path, which a plugin mount without a Vault token cannot know.
-func normalize(v any) any { return normalizeWith(v, false) }
+// idNamer replaces what differs by nature between two stores (ids, client
+// ids, generated names, times) by names that keep the identity of ids: each
+// distinct id becomes <kind#n>, numbered per kind in the order of first
+// appearance within one engine's answers, so that an answer naming the
+// wrong object, or listing ids in another order, no longer compares equal.
+// One idNamer serves one engine for a whole comparison. Maps are walked in
+// a fixed order ("id", then "keys", then the other keys sorted, then the
+// keys that are ids), so that the numbering does not depend on the values
+// of the ids.
+//
+// Arrays keep their order, except where it carries nothing comparable:
+// arrays of ids (Vault sorts them by the id itself, which is random per
+// store; the plugin sorts group id lists, a documented difference) are
+// sorted by name after naming, and an entity's aliases (oldest first in
+// the plugin, in the order they joined in Vault: documented) are sorted by
+// name and mount before naming.
+//
+// It drops mount_path unless mountPaths: a plugin mount without a Vault
+// token cannot know it.
+type idNamer struct {
+	mountPaths bool
+	names      map[string]string
+	counts     map[string]int
+}
 
-// normalizeWith is normalize, keeping mount_path when mountPaths.
-func normalizeWith(v any, mountPaths bool) any {
+func newIDNamer(mountPaths bool) *idNamer {
+	return &idNamer{mountPaths: mountPaths, names: map[string]string{}, counts: map[string]int{}}
+}
+
+// normalize names the ids of one value on its own (a fresh idNamer).
+func normalize(v any) any { return newIDNamer(false).value("", "", v) }
+
+// outcome normalizes one step's outcome: data, then errors and warnings.
+func (n *idNamer) outcome(path string, o outcome) outcome {
+	o.Data = n.value(objectKind(path), "", o.Data)
+	if m, ok := o.Data.(map[string]any); ok && (path == "entity/name" || path == "group/name") {
+		// Vault lists names in the order of their objects' ids, which is
+		// random per store: only the set of names compares.
+		if keys, ok := m["keys"].([]any); ok {
+			sort.SliceStable(keys, func(i, j int) bool { return fmt.Sprint(keys[i]) < fmt.Sprint(keys[j]) })
+		}
+	}
+	o.Errors = n.strings(o.Errors)
+	o.Warnings = n.strings(o.Warnings)
+	return o
+}
+
+func (n *idNamer) strings(ss []string) []string {
+	if ss == nil {
+		return nil
+	}
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = n.str("", s)
+	}
+	return out
+}
+
+// name is raw's name, given at its first sight.
+func (n *idNamer) name(kind, raw string) string {
+	if name, ok := n.names[raw]; ok {
+		return name
+	}
+	n.counts[kind]++
+	name := fmt.Sprintf("<%s#%d>", kind, n.counts[kind])
+	n.names[raw] = name
+	return name
+}
+
+// str normalizes a string found with the given kind of id ("" when the key
+// says nothing): a whole id, a generated name, a time, or ids in a text.
+func (n *idNamer) str(kind, s string) string {
+	switch {
+	case timeRe.MatchString(s):
+		return "<time>"
+	case genNameRe.MatchString(s):
+		return n.name(strings.SplitN(s, "_", 2)[0]+"-name", s)
+	case kind == "client" && clientIDRe.MatchString(s):
+		return n.name("client", s)
+	case wholeUUID.MatchString(s):
+		return n.name(cmp.Or(kind, "id"), s)
+	}
+	return uuidRe.ReplaceAllStringFunc(s, func(id string) string { return n.name("id", id) })
+}
+
+// objectKind is the kind of the object a request path answers with.
+func objectKind(path string) string {
+	for _, p := range []struct{ prefix, kind string }{
+		{"entity-alias", "entity-alias"}, {"alias", "entity-alias"}, {"group-alias", "group-alias"},
+		{"entity", "entity"}, {"lookup/entity", "entity"}, {"group", "group"}, {"lookup/group", "group"},
+		{"mfa/method", "mfa-method"}, {"mfa/login-enforcement", "mfa-enforcement"},
+	} {
+		if path == p.prefix || strings.HasPrefix(path, p.prefix+"/") {
+			return p.kind
+		}
+	}
+	return ""
+}
+
+// keyKinds are the kinds of the ids held by a key, wherever it is.
+var keyKinds = map[string]string{
+	"entity_id": "entity", "member_entity_ids": "entity", "identity_entity_ids": "entity",
+	"merged_entity_ids": "entity", "client_credentials_entity_id": "entity", "sub": "entity",
+	"group_ids": "group", "direct_group_ids": "group", "inherited_group_ids": "group",
+	"member_group_ids": "group", "parent_group_ids": "group", "identity_group_ids": "group",
+	"mfa_method_ids": "mfa-method", "method_id": "mfa-method",
+	"client_id": "client", "allowed_client_ids": "client",
+}
+
+// value normalizes v, found under key in an object of kind obj (the
+// object's own kind for a whole answer, with key "").
+func (n *idNamer) value(obj, key string, v any) any {
 	switch x := v.(type) {
 	case string:
-		switch {
-		case timeRe.MatchString(x):
-			return "<time>"
-		case genNameRe.MatchString(x):
-			return "<generated-name>"
-		}
-		return accRe.ReplaceAllString(uuidRe.ReplaceAllString(x, "<id>"), "auth_${1}_<accessor>")
+		return n.str(n.kindOf(obj, key), x)
 	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = normalizeWith(e, mountPaths)
+		kind := n.kindOf(obj, key)
+		if key == "aliases" {
+			x = slices.Clone(x)
+			sort.SliceStable(x, func(i, j int) bool { return aliasOrder(x[i]) < aliasOrder(x[j]) })
 		}
-		sort.SliceStable(out, func(i, j int) bool { return fmt.Sprint(out[i]) < fmt.Sprint(out[j]) })
+		out := make([]any, len(x))
+		allIDs := len(x) > 0
+		for i, e := range x {
+			s, ok := e.(string)
+			allIDs = allIDs && ok && (wholeUUID.MatchString(s) || kind == "client" && clientIDRe.MatchString(s))
+			out[i] = n.value(obj, key, e)
+		}
+		if allIDs {
+			sort.SliceStable(out, func(i, j int) bool { return fmt.Sprint(out[i]) < fmt.Sprint(out[j]) })
+		}
 		return out
 	case map[string]any:
+		// self is the kind of this object; in a list's key_info, of each
+		// of its values.
+		self := ""
+		listed, inKeyInfo := strings.CutPrefix(obj, "key_info:")
+		switch {
+		case key == "":
+			self = obj
+		case inKeyInfo:
+			self = listed
+		case key == "key_info":
+			self = "key_info:" + obj
+		case key == "aliases":
+			self = "entity-alias"
+		case key == "alias":
+			self = "group-alias"
+		}
 		out := make(map[string]any, len(x))
-		var byID []any
-		for k, e := range x {
-			if k == "mount_path" && !mountPaths {
+		for _, k := range mapOrder(x) {
+			e := x[k]
+			if k == "mount_path" && !n.mountPaths {
 				continue // without a Vault token, only the built-in engine knows mount paths
-			}
-			if k == "client_id" {
-				e = "<client-id>" // generated at random
 			}
 			if m, ok := e.(map[string]any); ok && k == "custom_metadata" && len(m) == 0 {
 				// The built-in engine reads empty custom metadata as {} or
 				// null depending on whether the alias was copied since.
 				e = nil
 			}
-			if uuidRe.MatchString(k) {
-				byID = append(byID, normalizeWith(e, mountPaths))
-				continue
+			nk := k
+			if wholeUUID.MatchString(k) {
+				nk = n.name(cmp.Or(strings.TrimPrefix(self, "key_info:"), "id"), k)
 			}
-			out[k] = normalizeWith(e, mountPaths)
-		}
-		if byID != nil {
-			sort.SliceStable(byID, func(i, j int) bool { return fmt.Sprint(byID[i]) < fmt.Sprint(byID[j]) })
-			out["<by-id>"] = byID
+			out[nk] = n.value(self, k, e)
 		}
 		return out
 	}
 	return v
+}
+
+// kindOf is the kind of the ids under key in an object of kind obj.
+func (n *idNamer) kindOf(obj, key string) string {
+	switch key {
+	case "id":
+		return obj
+	case "canonical_id":
+		return map[string]string{"entity-alias": "entity", "group-alias": "group"}[obj]
+	}
+	return keyKinds[key]
+}
+
+// mapOrder is the order in which an object's keys are named: "id", "keys",
+// the other keys sorted, then the keys that are ids (named in the order of
+// their values, the only order there is).
+func mapOrder(m map[string]any) []string {
+	var first, rest, ids []string
+	for k := range m {
+		switch {
+		case k == "id" || k == "keys":
+			first = append(first, k)
+		case wholeUUID.MatchString(k):
+			ids = append(ids, k)
+		default:
+			rest = append(rest, k)
+		}
+	}
+	sort.Strings(first) // "id" before "keys"
+	sort.Strings(rest)
+	sort.Strings(ids)
+	return slices.Concat(first, rest, ids)
+}
+
+// aliasOrder orders an entity's aliases the same way in both engines.
+func aliasOrder(v any) string {
+	m, _ := v.(map[string]any)
+	return fmt.Sprint(m["mount_accessor"], "\x00", m["name"])
 }
 
 // additions are response keys the plugin adds to Vault's (documented in the

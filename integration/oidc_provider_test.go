@@ -851,7 +851,8 @@ func TestProviderEndpointsMatchBuiltin(t *testing.T) {
 	// Wait so that max_age=1 is exceeded by the login's token. u.login is
 	// truncated to the second before the login, and the built-in engine
 	// compares whole seconds, so only more than two whole seconds past it
-	// are sure to exceed one second by its clock.
+	// are sure to exceed one second by its clock. Time passing is the
+	// point of this sleep.
 	time.Sleep(time.Until(u.login.Add(3100 * time.Millisecond)))
 
 	type authzCase struct {
@@ -1094,7 +1095,7 @@ func TestProviderEndpointsMatchBuiltin(t *testing.T) {
 					// The ID tokens' claims are compared, not their values.
 					claims := idTokenClaims(t, r.Body["id_token"].(string))
 					require.Equal(t, map[string]any{
-						"iss": server.Addr + "/v1/identity/oidc/provider/default", "sub": "<id>", "aud": "<client-id>",
+						"iss": server.Addr + "/v1/identity/oidc/provider/default", "sub": "<entity#1>", "aud": "<client-id>",
 						"namespace": "root", "nonce": "n", "team": "dev", "iat": "<time>", "exp": "<time>",
 						"at_hash": "<hash>", "c_hash": "<hash>", "lifetime": float64(86400),
 					}, claims, m)
@@ -1116,7 +1117,7 @@ func TestProviderEndpointsMatchBuiltin(t *testing.T) {
 			answers[m+"-other"] = oauthReplyBody{other.Status, other.Body}
 		}
 		require.Equal(t, http.StatusOK, answers["identity"].Status, answers["identity"])
-		require.Equal(t, map[string]any{"sub": "<id>", "team": "dev"}, answers["identity"].Body)
+		require.Equal(t, map[string]any{"sub": "<entity#1>", "team": "dev"}, answers["identity"].Body)
 		require.Equal(t, answers["identity"], answers[mount])
 		// At another provider: Vault's access token is a Vault token whose
 		// policy names one provider's userinfo path, so Vault denies it

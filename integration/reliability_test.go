@@ -36,6 +36,13 @@ func (a *acked) entity(id string) {
 	a.mu.Unlock()
 }
 
+// count is how many entities were acknowledged so far.
+func (a *acked) count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.entities)
+}
+
 func (a *acked) member(group, entity string) {
 	a.mu.Lock()
 	a.members[group+"/"+entity] = "added"
@@ -236,18 +243,23 @@ func TestPluginKilledMidLoad(t *testing.T) {
 	require.NotEmpty(t, before, "the plugin runs")
 
 	ack := newAcked()
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
-	defer cancel()
+	ctx, cancel := context.WithCancel(context.Background())
 	var ok, failed int64
 	done := make(chan struct{})
 	go func() {
 		ok, failed = mixedLoad(ctx, t, mnt, groups, 8, 100000, ack)
 		close(done)
 	}()
-	time.Sleep(1500 * time.Millisecond) // let the load run before the crash
+	t.Cleanup(func() { cancel(); <-done })
+	// The load runs before the crash: some creates are acknowledged.
+	waitFor(t, 30*time.Second, "50 acknowledged creates before the crash", func() bool { return ack.count() >= 50 })
 	for _, pid := range server.PluginPIDs() {
 		require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 	}
+	// And after it: Vault starts the plugin again and creates go on.
+	atCrash := ack.count()
+	waitFor(t, 60*time.Second, "50 more acknowledged creates after the crash", func() bool { return ack.count() >= atCrash+50 })
+	cancel()
 	<-done
 	after := server.PluginPIDs()
 	require.NotEmpty(t, after, "Vault started the plugin again")

@@ -139,6 +139,7 @@ func TestProviderJWTAccessTokens(t *testing.T) {
 	// Expired: the resource server refuses it on its own.
 	mustWrite(t, s.path("oidc/client/app"), map[string]any{"access_token_ttl": "1s"})
 	short := s.codeTokens(t, s.alice, s.app, s.appSecret)["access_token"].(string)
+	// Time passing is the point: the 1s token must expire by the clock.
 	time.Sleep(2 * time.Second)
 	_, err = rs.verify(ctx, short)
 	require.EqualError(t, err, "expired")
@@ -155,6 +156,7 @@ func TestSecurityJWTAccessTokens(t *testing.T) {
 	revoked := s.codeTokens(t, s.alice, s.app, s.appSecret)["access_token"].(string)
 	require.Equal(t, http.StatusOK, s.endpoint(t, "p", "revoke", s.app, s.appSecret, url.Values{"token": {revoked}}).status)
 	expired := s.codeTokens(t, s.alice, s.app2, s.app2Secret)["access_token"].(string)
+	// Time passing is the point: app2's 1s token must expire by the clock.
 	time.Sleep(2 * time.Second)
 	parts := strings.Split(victim, ".")
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
