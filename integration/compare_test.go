@@ -203,9 +203,11 @@ func normalize(v any) any { return newIDNamer(false).value("", "", v) }
 // outcome normalizes one step's outcome: data, then errors and warnings.
 func (n *idNamer) outcome(path string, o outcome) outcome {
 	o.Data = n.value(objectKind(path), "", o.Data)
-	if m, ok := o.Data.(map[string]any); ok && (path == "entity/name" || path == "group/name") {
-		// Vault lists names in the order of their objects' ids, which is
-		// random per store: only the set of names compares.
+	if m, ok := o.Data.(map[string]any); ok {
+		// A list's keys compare as a set: Vault lists entity and group
+		// names in the order of their objects' ids, which is random per
+		// store, and OIDC objects in its in-memory table's order (id
+		// lists are sorted by their names when they are named).
 		if keys, ok := m["keys"].([]any); ok {
 			sort.SliceStable(keys, func(i, j int) bool { return fmt.Sprint(keys[i]) < fmt.Sprint(keys[j]) })
 		}
