@@ -162,31 +162,47 @@ func (s *Store) createAlias(ctx context.Context, u AliasUpdate, generated string
 			return nil, false, err
 		}
 	}
-	id, err := newID()
+	a, err := s.newAlias(entity.ID, u.MountAccessor, u.Name, customMetadataOrEmpty(u.CustomMetadata))
 	if err != nil {
 		return nil, false, err
-	}
-	now := s.now().UTC()
-	a := &Alias{
-		ID:             id,
-		CanonicalID:    entity.ID,
-		MountAccessor:  u.MountAccessor,
-		Name:           u.Name,
-		CustomMetadata: customMetadataOrEmpty(u.CustomMetadata),
-		NamespaceID:    NamespaceID,
-		CreationTime:   now,
-		LastUpdateTime: now,
 	}
 	if newEntity {
 		if err := s.saveEntity(ctx, entity); err != nil {
 			return nil, false, err
 		}
 	}
-	if err := s.putJSON(ctx, aliasKey(a.ID), a); err != nil {
+	if err := s.storeAlias(ctx, a); err != nil {
 		return nil, false, err
 	}
-	s.idx.write(func() { s.idx.putAlias(a) })
 	return a, true, nil
+}
+
+// newAlias builds a new alias of the entity (not yet stored).
+func (s *Store) newAlias(entityID, accessor, name string, customMetadata map[string]string) (*Alias, error) {
+	id, err := newID()
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	return &Alias{
+		ID:             id,
+		CanonicalID:    entityID,
+		MountAccessor:  accessor,
+		Name:           name,
+		CustomMetadata: customMetadata,
+		NamespaceID:    NamespaceID,
+		CreationTime:   now,
+		LastUpdateTime: now,
+	}, nil
+}
+
+// storeAlias writes an alias and indexes it; the caller holds its locks.
+func (s *Store) storeAlias(ctx context.Context, a *Alias) error {
+	if err := s.putJSON(ctx, aliasKey(a.ID), a); err != nil {
+		return err
+	}
+	s.idx.write(func() { s.idx.putAlias(a) })
+	return nil
 }
 
 // validateCustomMetadata applies Vault's custom_metadata limits, reporting
@@ -289,10 +305,9 @@ func (s *Store) updateAlias(ctx context.Context, u AliasUpdate, cur *Alias, look
 		a.CanonicalID = target.ID
 	}
 	a.LastUpdateTime = s.now().UTC()
-	if err := s.putJSON(ctx, aliasKey(a.ID), a); err != nil {
+	if err := s.storeAlias(ctx, a); err != nil {
 		return nil, false, err
 	}
-	s.idx.write(func() { s.idx.putAlias(a) })
 	return a, true, nil
 }
 

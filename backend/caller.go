@@ -156,19 +156,8 @@ func (s *Store) createCallerEntity(ctx context.Context, c Caller, refs []AliasRe
 	}
 	aliases := make([]*Alias, len(free))
 	for i, r := range free {
-		id, err := newID()
-		if err != nil {
+		if aliases[i], err = s.newAlias(e.ID, r.MountAccessor, r.Name, map[string]string{}); err != nil {
 			return nil, nil, false, err
-		}
-		aliases[i] = &Alias{
-			ID:             id,
-			CanonicalID:    e.ID,
-			MountAccessor:  r.MountAccessor,
-			Name:           r.Name,
-			CustomMetadata: map[string]string{},
-			NamespaceID:    NamespaceID,
-			CreationTime:   e.CreationTime,
-			LastUpdateTime: e.CreationTime,
 		}
 	}
 
@@ -176,10 +165,9 @@ func (s *Store) createCallerEntity(ctx context.Context, c Caller, refs []AliasRe
 		return nil, nil, false, err
 	}
 	for _, a := range aliases {
-		if err := s.putJSON(ctx, aliasKey(a.ID), a); err != nil {
+		if err := s.storeAlias(ctx, a); err != nil {
 			return nil, nil, false, err
 		}
-		s.idx.write(func() { s.idx.putAlias(a) })
 	}
 	s.logger.Debug("entity created for a caller", "entity_id", e.ID, "name", e.Name, "aliases", len(aliases))
 	s.idx.read(func() { v = s.idx.entityView(e) })
