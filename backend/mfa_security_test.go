@@ -32,9 +32,9 @@ func b32(b []byte) string { return base32.StdEncoding.WithPadding(base32.NoPaddi
 
 // rawSecret is the stored secret record of the entity for the method, as
 // bytes (nil when there is none), to compare before and after a refusal.
-func rawSecret(t *testing.T, s logical.Storage, methodID, entityID string) []byte {
+func rawSecret(t *testing.T, st *Store, methodID, entityID string) []byte {
 	t.Helper()
-	e, err := s.Get(context.Background(), secretKey(methodID, entityID))
+	e, err := st.storage.Get(context.Background(), secretKey(methodID, entityID))
 	require.NoError(t, err)
 	if e == nil {
 		return nil
@@ -52,6 +52,15 @@ func storedSecret(t *testing.T, st *Store, methodID, entityID string) *entitySec
 func putSecret(t *testing.T, st *Store, methodID, entityID string, sec *entitySecret) {
 	t.Helper()
 	require.NoError(t, st.putJSON(context.Background(), secretKey(methodID, entityID), sec))
+}
+
+// totpFixture is a loaded store on a fake clock with a TOTP method (SHA1,
+// 6 digits, skew 1, key size 20) allowing max attempts.
+func totpFixture(t *testing.T, name string, max int) (*Store, *fakeClock, *MFAMethod) {
+	t.Helper()
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	st := totpStore(t, new(logical.InmemStorage), clock)
+	return st, clock, newTOTPMethod(t, st, name, max)
 }
 
 func newTOTPMethod(t *testing.T, st *Store, name string, max int) *MFAMethod {
@@ -110,10 +119,7 @@ func notPresent(m *MFAMethod, entityID string) string {
 // present", counts nothing, and matchTOTP itself finds no match.
 func TestTOTPShortSeedIsNotPresent(t *testing.T) {
 	ctx := context.Background()
-	s := new(logical.InmemStorage)
-	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-	st := totpStore(t, s, clock)
-	m := newTOTPMethod(t, st, "short", 5)
+	st, clock, m := totpFixture(t, "short", 5)
 	e := newEntity(t, st, "short-seed")
 	for n := 0; n < m.TOTP.KeySize; n++ {
 		seed := make([]byte, n)
@@ -127,12 +133,12 @@ func TestTOTPShortSeedIsNotPresent(t *testing.T) {
 		require.False(t, ok, "matchTOTP matched a %d-byte seed", n)
 
 		putSecret(t, st, m.ID, e.ID, &entitySecret{Key: key, Failures: 2})
-		before := rawSecret(t, s, m.ID, e.ID)
+		before := rawSecret(t, st, m.ID, e.ID)
 		err = st.ValidateMFA(ctx, MFAValidation{MethodID: m.ID, EntityID: e.ID, Passcode: code})
 		require.Error(t, err, "a %d-byte seed's code was accepted", n)
 		require.Equal(t, notPresent(m, e.ID), err.Error(), "n=%d", n)
 		require.Equal(t, http.StatusBadRequest, status(err))
-		require.Equal(t, before, rawSecret(t, s, m.ID, e.ID), "n=%d: the refusal changed the record", n)
+		require.Equal(t, before, rawSecret(t, st, m.ID, e.ID), "n=%d: the refusal changed the record", n)
 	}
 	// A seed of key_size bytes is enrolled: the guard is not stricter.
 	seed := make([]byte, m.TOTP.KeySize)
@@ -148,10 +154,7 @@ func TestTOTPShortSeedIsNotPresent(t *testing.T) {
 // recovery codes, and nothing can create one any more.
 func TestSeedlessTOTPRecordIsNotPresent(t *testing.T) {
 	ctx := context.Background()
-	s := new(logical.InmemStorage)
-	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-	st := totpStore(t, s, clock)
-	m := newTOTPMethod(t, st, "seedless", 5)
+	st, clock, m := totpFixture(t, "seedless", 5)
 	emptyCode, err := totp.GenerateCodeCustom("", clock.t, sha1Opts())
 	require.NoError(t, err)
 
@@ -162,7 +165,7 @@ func TestSeedlessTOTPRecordIsNotPresent(t *testing.T) {
 	require.Error(t, err)
 	require.Equal(t, notPresent(m, fresh.ID), err.Error())
 	require.Equal(t, http.StatusBadRequest, status(err))
-	require.Nil(t, rawSecret(t, s, m.ID, fresh.ID))
+	require.Nil(t, rawSecret(t, st, m.ID, fresh.ID))
 	err = st.ValidateMFA(ctx, MFAValidation{MethodID: m.ID, EntityID: fresh.ID, Passcode: emptyCode})
 	require.Equal(t, notPresent(m, fresh.ID), err.Error())
 
@@ -170,7 +173,7 @@ func TestSeedlessTOTPRecordIsNotPresent(t *testing.T) {
 	old := newEntity(t, st, "old")
 	const code = "ABCDEFGH-IJKLMNOP"
 	putSecret(t, st, m.ID, old.ID, &entitySecret{Failures: 1, RecoveryHashes: []string{hashRecoveryCode(code)}})
-	before := rawSecret(t, s, m.ID, old.ID)
+	before := rawSecret(t, st, m.ID, old.ID)
 	for _, v := range []MFAValidation{{Passcode: emptyCode}, {RecoveryCode: code}} {
 		v.MethodID, v.EntityID = m.ID, old.ID
 		err := st.ValidateMFA(ctx, v)
@@ -178,7 +181,7 @@ func TestSeedlessTOTPRecordIsNotPresent(t *testing.T) {
 		require.Equal(t, notPresent(m, old.ID), err.Error())
 		require.Equal(t, http.StatusBadRequest, status(err))
 	}
-	require.Equal(t, before, rawSecret(t, s, m.ID, old.ID))
+	require.Equal(t, before, rawSecret(t, st, m.ID, old.ID))
 
 	// Carried by a merge into an entity that has no secret either.
 	target := newEntity(t, st, "target")
@@ -212,17 +215,17 @@ func TestRecoveryCodesOnlyForTOTPMethods(t *testing.T) {
 	require.Error(t, err)
 	require.Equal(t, "recovery codes are available only for TOTP methods", err.Error())
 	require.Equal(t, http.StatusBadRequest, status(err))
-	require.Nil(t, rawSecret(t, s, m.ID, e.ID))
+	require.Nil(t, rawSecret(t, st, m.ID, e.ID))
 
 	// Codes stored for a Duo method by an earlier version do not work.
 	const code = "ABCDEFGH-IJKLMNOP"
 	putSecret(t, st, m.ID, e.ID, &entitySecret{RecoveryHashes: []string{hashRecoveryCode(code)}})
-	before := rawSecret(t, s, m.ID, e.ID)
+	before := rawSecret(t, st, m.ID, e.ID)
 	err = st.ValidateMFA(ctx, MFAValidation{MethodID: m.ID, EntityID: e.ID, RecoveryCode: code})
 	require.Error(t, err)
 	require.Equal(t, "recovery codes are available only for TOTP methods", err.Error())
 	require.Equal(t, http.StatusBadRequest, status(err))
-	require.Equal(t, before, rawSecret(t, s, m.ID, e.ID))
+	require.Equal(t, before, rawSecret(t, st, m.ID, e.ID))
 	require.Zero(t, duo.Attempts(), "Duo was not asked")
 }
 
@@ -268,7 +271,7 @@ func TestValidateMFARefusesDisabledEntity(t *testing.T) {
 
 	_, _, err = st.UpsertEntity(ctx, EntityUpdate{ID: e.ID, Disabled: Some(true)})
 	require.NoError(t, err)
-	before := rawSecret(t, s, m.ID, e.ID)
+	before := rawSecret(t, st, m.ID, e.ID)
 	for _, v := range []MFAValidation{
 		{MethodID: m.ID, Passcode: good},
 		{MethodID: m.ID, Passcode: "000000"},
@@ -281,8 +284,8 @@ func TestValidateMFARefusesDisabledEntity(t *testing.T) {
 		require.ErrorIs(t, err, ErrEntityDisabled, "%+v", v)
 		require.Equal(t, http.StatusForbidden, status(err))
 	}
-	require.Equal(t, before, rawSecret(t, s, m.ID, e.ID), "nothing counted or used up")
-	require.Nil(t, rawSecret(t, s, dm.ID, e.ID), "nothing counted for Duo")
+	require.Equal(t, before, rawSecret(t, st, m.ID, e.ID), "nothing counted or used up")
+	require.Nil(t, rawSecret(t, st, dm.ID, e.ID), "nothing counted for Duo")
 	require.Zero(t, duo.Attempts(), "Duo was not asked")
 
 	// Enabled again, the same code and recovery code work: neither was used.
@@ -474,9 +477,7 @@ func TestProviderErrorReleasesAttempt(t *testing.T) {
 func TestTOTPWrongCodesAtOnceCountExactly(t *testing.T) {
 	ctx := context.Background()
 	const max = 5
-	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-	st := totpStore(t, new(logical.InmemStorage), clock)
-	m := newTOTPMethod(t, st, "many", max)
+	st, clock, m := totpFixture(t, "many", max)
 	for _, n := range []int{1, 2, 4, 5, 6, 9, 20, 40} {
 		e := newEntity(t, st, fmt.Sprintf("n-%d", n))
 		_, err := st.GenerateTOTP(ctx, m.ID, e.ID)
@@ -634,23 +635,20 @@ func TestStoredPlainHTTPProviderRefusedAtUse(t *testing.T) {
 // replacement of the codes.
 func TestOwnRecoveryCodesNeedAFactor(t *testing.T) {
 	ctx := context.Background()
-	s := new(logical.InmemStorage)
-	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-	st := totpStore(t, s, clock)
-	m := newTOTPMethod(t, st, "own", 3)
+	st, clock, m := totpFixture(t, "own", 3)
 	e := newEntity(t, st, "alice")
 	own := func(passcode, recovery string) ([]string, error) {
 		return st.GenerateOwnRecoveryCodes(ctx, MFAValidation{MethodID: m.ID, EntityID: e.ID, Passcode: passcode, RecoveryCode: recovery})
 	}
 	refused := func(passcode, recovery string, want int, msg string) {
 		t.Helper()
-		before := rawSecret(t, s, m.ID, e.ID)
+		before := rawSecret(t, st, m.ID, e.ID)
 		codes, err := own(passcode, recovery)
 		require.Error(t, err)
 		require.Nil(t, codes)
 		require.Equal(t, msg, err.Error())
 		require.Equal(t, want, status(err), msg)
-		require.Equal(t, before, rawSecret(t, s, m.ID, e.ID), "the refusal changed the record")
+		require.Equal(t, before, rawSecret(t, st, m.ID, e.ID), "the refusal changed the record")
 	}
 
 	refused("123456", "", http.StatusBadRequest, notPresent(m, e.ID))
@@ -709,10 +707,7 @@ func TestOwnRecoveryCodesNeedAFactor(t *testing.T) {
 // seed, and a record without a seed neither moves nor conflicts.
 func TestMergeTreatsSeedlessTOTPRecordsAsAbsent(t *testing.T) {
 	ctx := context.Background()
-	s := new(logical.InmemStorage)
-	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-	st := totpStore(t, s, clock)
-	m := newTOTPMethod(t, st, "merge", 5)
+	st, clock, m := totpFixture(t, "merge", 5)
 	target, from := newEntity(t, st, "target"), newEntity(t, st, "from")
 	putSecret(t, st, m.ID, target.ID, &entitySecret{Failures: 1, RecoveryHashes: []string{hashRecoveryCode("ABCDEFGH-IJKLMNOP")}})
 	_, err := st.GenerateTOTP(ctx, m.ID, from.ID)
@@ -724,7 +719,7 @@ func TestMergeTreatsSeedlessTOTPRecordsAsAbsent(t *testing.T) {
 	require.NoError(t, st.ValidateMFA(ctx, MFAValidation{MethodID: m.ID, EntityID: target.ID, Passcode: code}))
 	err = st.ValidateMFA(ctx, MFAValidation{MethodID: m.ID, EntityID: target.ID, RecoveryCode: "ABCDEFGH-IJKLMNOP"})
 	require.Equal(t, "failed to validate TOTP passcode", err.Error(), "the target's unproven codes did not survive")
-	require.Nil(t, rawSecret(t, s, m.ID, from.ID))
+	require.Nil(t, rawSecret(t, st, m.ID, from.ID))
 
 	// Two enrolled entities still conflict, as in Vault.
 	other := newEntity(t, st, "other")
