@@ -4,6 +4,9 @@ import (
 	"context"
 	"sync/atomic"
 	"time"
+
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/core"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/identity"
 )
 
 // The mount's own settings, stored under a seal-wrapped prefix because they
@@ -15,19 +18,10 @@ const (
 	kConfig              = "config"
 )
 
-// How a caller whose Vault aliases match no alias of the store is treated.
-const (
-	// CallerEntitiesCreate gives such a caller an entity of its own on its
-	// first request, as Vault creates an entity at every login.
-	CallerEntitiesCreate = "create"
-	// CallerEntitiesMatch maps only callers that an existing alias names.
-	CallerEntitiesMatch = "match"
-)
-
 // MountConfig is the mount's settings.
 type MountConfig struct {
-	// CallerEntities is CallerEntitiesCreate ("" reads as it) or
-	// CallerEntitiesMatch.
+	// CallerEntities is identity.CallerEntitiesCreate ("" reads as it) or
+	// identity.CallerEntitiesMatch.
 	CallerEntities string `json:"caller_entities,omitempty"`
 	// VaultToken is a token that may read Vault's auth mount table; never
 	// returned by any path.
@@ -39,16 +33,16 @@ type MountConfig struct {
 // Callers returns the caller_entities setting.
 func (c MountConfig) Callers() string {
 	if c.CallerEntities == "" {
-		return CallerEntitiesCreate
+		return identity.CallerEntitiesCreate
 	}
 	return c.CallerEntities
 }
 
 // MountConfigInput is a write of the settings: what is set changes.
 type MountConfigInput struct {
-	CallerEntities Opt[string]
+	CallerEntities core.Opt[string]
 	// VaultToken "" removes the token.
-	VaultToken Opt[string]
+	VaultToken core.Opt[string]
 }
 
 // configState holds the settings in memory; writes replace the whole value.
@@ -63,7 +57,7 @@ func (c *configState) get() MountConfig {
 
 func (s *Store) loadConfig(ctx context.Context) error {
 	var c MountConfig
-	if _, err := s.getJSON(ctx, configKey, &c); err != nil {
+	if _, err := s.storage.GetJSON(ctx, configKey, &c); err != nil {
 		return err
 	}
 	s.cfg.cur.Store(&c)
@@ -72,9 +66,6 @@ func (s *Store) loadConfig(ctx context.Context) error {
 
 // MountConfig returns the mount's settings.
 func (s *Store) MountConfig(ctx context.Context) (MountConfig, error) {
-	if err := s.ready(ctx); err != nil {
-		return MountConfig{}, err
-	}
 	return s.cfg.get(), nil
 }
 
@@ -85,18 +76,15 @@ func (s *Store) VaultToken() string { return s.cfg.get().VaultToken }
 
 // WriteMountConfig changes the settings; a bad value changes nothing.
 func (s *Store) WriteMountConfig(ctx context.Context, in MountConfigInput) (MountConfig, error) {
-	if err := s.ready(ctx); err != nil {
-		return MountConfig{}, err
-	}
 	if in.CallerEntities.Set {
 		switch in.CallerEntities.Val {
-		case CallerEntitiesCreate, CallerEntitiesMatch:
+		case identity.CallerEntitiesCreate, identity.CallerEntitiesMatch:
 		default:
-			return MountConfig{}, userErrorf("caller_entities must be %q or %q", CallerEntitiesCreate, CallerEntitiesMatch)
+			return MountConfig{}, core.UserErrorf("caller_entities must be %q or %q", identity.CallerEntitiesCreate, identity.CallerEntitiesMatch)
 		}
 	}
 	var out MountConfig
-	err := s.locked(func() []string { return []string{kConfig} }, func() error {
+	err := s.locks.Locked(func() []string { return []string{kConfig} }, func() error {
 		c := s.cfg.get()
 		if in.CallerEntities.Set {
 			c.CallerEntities = in.CallerEntities.Val
@@ -107,7 +95,7 @@ func (s *Store) WriteMountConfig(ctx context.Context, in MountConfigInput) (Moun
 				c.VaultTokenSetAt = s.now().UTC()
 			}
 		}
-		if err := s.putJSON(ctx, configKey, &c); err != nil {
+		if err := s.storage.PutJSON(ctx, configKey, &c); err != nil {
 			return err
 		}
 		s.cfg.cur.Store(&c)

@@ -26,7 +26,7 @@ var upgrades = map[int]func(context.Context, *Store) error{}
 // data of an older one, one version at a time.
 func (s *Store) upgradeSchema(ctx context.Context) error {
 	var rec schemaRecord
-	found, err := s.getJSON(ctx, schemaKey, &rec)
+	found, err := s.storage.GetJSON(ctx, schemaKey, &rec)
 	if err != nil {
 		return err
 	}
@@ -55,7 +55,7 @@ func (s *Store) upgradeSchema(ctx context.Context) error {
 }
 
 func (s *Store) writeSchema(ctx context.Context, rec schemaRecord) error {
-	err := s.putJSON(ctx, schemaKey, rec)
+	err := s.storage.PutJSON(ctx, schemaKey, rec)
 	if errors.Is(err, logical.ErrReadOnly) {
 		// A read-only node serves what the writer recorded.
 		return nil

@@ -2,21 +2,50 @@ package backend
 
 import (
 	"context"
-	"fmt"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/core"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/identity"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/mfa"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/oidc"
+	"github.com/vault-identity/vault-plugin-secrets-identity/internal/testutil"
 )
+
+// The parts under their own names, for embedding.
+type (
+	idStore     = identity.Store
+	mfaService  = mfa.Service
+	oidcService = oidc.Service
+)
+
+// parts is a loaded store with every part's methods at hand, for tests of
+// what crosses parts.
+type parts struct {
+	*Store
+	*idStore
+	*mfaService
+	*oidcService
+}
 
 func newTestStore(t testing.TB, s logical.Storage) *Store {
 	t.Helper()
 	st := New(Options{Storage: s})
-	require.NoError(t, st.Load(context.Background()))
+	require.NoError(t, st.Ready(context.Background()))
 	return st
+}
+
+func partsOf(st *Store) *parts { return &parts{st, st.Identity(), st.MFA(), st.OIDC()} }
+
+func schemaOf(t *testing.T, s logical.Storage) (schemaRecord, bool) {
+	t.Helper()
+	var rec schemaRecord
+	found, err := New(Options{Storage: s}).storage.GetJSON(context.Background(), schemaKey, &rec)
+	require.NoError(t, err)
+	return rec, found
 }
 
 func TestSchemaVersionRecorded(t *testing.T) {
@@ -31,7 +60,7 @@ func TestNewerSchemaRefusesToLoad(t *testing.T) {
 	s := new(logical.InmemStorage)
 	entry, _ := logical.StorageEntryJSON(schemaKey, schemaRecord{Version: SchemaVersion + 1})
 	require.NoError(t, s.Put(context.Background(), entry))
-	err := New(Options{Storage: s}).Load(context.Background())
+	err := New(Options{Storage: s}).Ready(context.Background())
 	require.ErrorContains(t, err, "newer than this plugin understands")
 }
 
@@ -44,191 +73,89 @@ func TestSchemaUpgradesRunInOrder(t *testing.T) {
 	defer delete(upgrades, 0)
 	newTestStore(t, s)
 	require.True(t, ran)
-	var rec schemaRecord
-	found, err := New(Options{Storage: s}).getJSON(context.Background(), schemaKey, &rec)
-	require.NoError(t, err)
+	rec, found := schemaOf(t, s)
 	require.True(t, found)
 	require.Equal(t, SchemaVersion, rec.Version)
 }
 
-func TestRequestsLoadLazily(t *testing.T) {
+// TestEarlierReleasesKeepTheSchema: stores written by releases 0.1.0 (no
+// schema record) and 0.3.0 load with this release's version recorded;
+// identity and oidc check their objects in them.
+func TestEarlierReleasesKeepTheSchema(t *testing.T) {
+	for _, release := range []string{"v0.1.0", "v0.3.0"} {
+		s := testutil.StorageFixture(t, "testdata/upgrade/"+release+".json")
+		st := newTestStore(t, s)
+		rec, found := schemaOf(t, s)
+		require.True(t, found, release)
+		require.Equal(t, SchemaVersion, rec.Version, release)
+		n, err := st.Identity().EntityCount(context.Background())
+		require.NoError(t, err)
+		require.NotZero(t, n, release)
+	}
+}
+
+// TestReadyLoadsEveryPartOnce: a store that never saw Initialize loads on
+// its first Ready, every part of it, and only once.
+func TestReadyLoadsEveryPartOnce(t *testing.T) {
+	ctx := context.Background()
 	s := new(logical.InmemStorage)
-	first := newTestStore(t, s)
-	e, _, err := first.UpsertEntity(context.Background(), EntityUpdate{Name: "alice"})
+	first := partsOf(newTestStore(t, s))
+	e, _, err := first.UpsertEntity(ctx, identity.EntityUpdate{Name: "alice"})
 	require.NoError(t, err)
-	// A store that never saw Initialize loads on its first request.
+	require.NoError(t, first.SetOIDCIssuer(ctx, "https://vault.example:8200"))
+
 	lazy := New(Options{Storage: s})
-	got := byName(t, lazy, "ALICE")
-	require.NotNil(t, got)
-	require.Equal(t, e.ID, got.ID)
-}
-
-func TestInvalidateFollowsStorage(t *testing.T) {
-	ctx := context.Background()
-	s := new(logical.InmemStorage)
-	writer, reader := newTestStore(t, s), newTestStore(t, s)
-
-	e, _, err := writer.UpsertEntity(ctx, EntityUpdate{Name: "alice"})
+	require.NoError(t, lazy.Ready(ctx))
+	got, err := lazy.Identity().Entity(ctx, identity.EntitySelector{Name: "ALICE"})
 	require.NoError(t, err)
-	reader.Invalidate(ctx, entityKey(e.ID))
-	got := byName(t, reader, "alice")
-	require.NotNil(t, got)
-
-	_, _, err = writer.UpsertEntity(ctx, EntityUpdate{ID: e.ID, Name: "alicia"})
-	require.NoError(t, err)
-	reader.Invalidate(ctx, entityKey(e.ID))
-	got = byName(t, reader, "alice")
-	require.Nil(t, got, "the old name is released")
-	got = byName(t, reader, "alicia")
 	require.Equal(t, e.ID, got.ID)
+	issuer, err := lazy.OIDC().OIDCIssuer(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "https://vault.example:8200", issuer)
 
-	require.NoError(t, writer.DeleteEntity(ctx, e.ID))
-	reader.Invalidate(ctx, entityKey(e.ID))
-	got = byID(t, reader, e.ID)
+	// Loaded once: a later entity is seen through invalidation, not a
+	// second load.
+	e2, _, err := first.UpsertEntity(ctx, identity.EntityUpdate{Name: "bob"})
+	require.NoError(t, err)
+	require.NoError(t, lazy.Ready(ctx))
+	got, err = lazy.Identity().Entity(ctx, identity.EntitySelector{ID: e2.ID})
+	require.NoError(t, err)
 	require.Nil(t, got)
+}
+
+// TestInvalidateReachesEveryPart: keys written on another node reach the
+// part that owns them.
+func TestInvalidateReachesEveryPart(t *testing.T) {
+	ctx := context.Background()
+	s := new(logical.InmemStorage)
+	writer, reader := partsOf(newTestStore(t, s)), newTestStore(t, s)
+
+	e, _, err := writer.UpsertEntity(ctx, identity.EntityUpdate{Name: "alice"})
+	require.NoError(t, err)
+	reader.Invalidate(ctx, "entity/"+e.ID)
+	got, err := reader.Identity().Entity(ctx, identity.EntitySelector{Name: "alice"})
+	require.NoError(t, err)
+	require.NotNil(t, got)
+
+	require.NoError(t, writer.SetOIDCIssuer(ctx, "https://vault.example:8200"))
+	reader.Invalidate(ctx, "oidc/config")
+	issuer, err := reader.OIDC().OIDCIssuer(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "https://vault.example:8200", issuer)
+
+	m, _, err := writer.WriteMFAMethod(ctx, "", mfa.MFAMethodInput{Type: mfa.MFATOTP, Issuer: "Acme", Period: 30 * time.Second, KeySize: 20, Algorithm: "SHA1", Digits: 6, Skew: 1})
+	require.NoError(t, err)
+	reader.Invalidate(ctx, "mfa/method/"+m.ID)
+	got2, err := reader.MFA().MFAMethodByID(ctx, m.ID)
+	require.NoError(t, err)
+	require.NotNil(t, got2)
+
+	_, err = writer.WriteMountConfig(ctx, MountConfigInput{CallerEntities: core.Some(identity.CallerEntitiesMatch)})
+	require.NoError(t, err)
+	reader.Invalidate(ctx, configKey)
+	c, err := reader.MountConfig(ctx)
+	require.NoError(t, err)
+	require.Equal(t, identity.CallerEntitiesMatch, c.CallerEntities)
+
 	reader.Invalidate(ctx, "unrelated/key")
-}
-
-func TestLoadResolvesDuplicateNames(t *testing.T) {
-	ctx := context.Background()
-	s := new(logical.InmemStorage)
-	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i, name := range []string{"Dup", "dup"} {
-		e := &Entity{ID: fmt.Sprintf("id-%d", i), Name: name, NamespaceID: NamespaceID, CreationTime: t0.Add(time.Duration(i) * time.Hour)}
-		entry, _ := logical.StorageEntryJSON(entityKey(e.ID), e)
-		require.NoError(t, s.Put(ctx, entry))
-	}
-	st := newTestStore(t, s)
-	got := byName(t, st, "DUP")
-	require.Equal(t, "id-0", got.ID, "the older entity keeps the name")
-	other := byID(t, st, "id-1")
-	require.NotNil(t, other, "the other stays reachable by id")
-}
-
-func TestInjectedClock(t *testing.T) {
-	now := time.Date(2030, 5, 6, 7, 8, 9, 123456789, time.FixedZone("X", 3600))
-	st := New(Options{Storage: new(logical.InmemStorage), Now: func() time.Time { return now }})
-	e, _, err := st.UpsertEntity(context.Background(), EntityUpdate{})
-	require.NoError(t, err)
-	require.Equal(t, now.UTC(), e.CreationTime)
-	require.Equal(t, time.UTC, e.CreationTime.Location())
-}
-
-// TestConcurrentWritersKeepInvariants runs parallel creates, renames and
-// deletes over a small set of names, then checks that names are unique, the
-// indexes agree with each other and with storage.
-func TestConcurrentWritersKeepInvariants(t *testing.T) {
-	ctx := context.Background()
-	s := new(logical.InmemStorage)
-	st := newTestStore(t, s)
-	const workers, ops, names = 8, 300, 12
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range ops {
-				name := fmt.Sprintf("n%d", (w*7+i)%names)
-				switch i % 4 {
-				case 0, 1:
-					_, _, err := st.UpsertEntity(ctx, EntityUpdate{Name: name, Metadata: Some(map[string]string{"w": fmt.Sprint(w)})})
-					if err != nil {
-						t.Error(err)
-					}
-				case 2:
-					v, err := st.Entity(ctx, EntitySelector{Name: name})
-					if err != nil {
-						t.Error(err) // in a worker: reported, not fatal
-					}
-					if v != nil {
-						e := v.Entity
-						to := fmt.Sprintf("n%d", (w+i)%names)
-						_, _, err := st.UpsertEntity(ctx, EntityUpdate{ID: e.ID, Name: to})
-						if err != nil {
-							if re, ok := AsError(err); !ok || (re.Msg != "entity name is already in use" && re.Msg != "entity not found from id") {
-								t.Error(err)
-							}
-						}
-					}
-				case 3:
-					if err := st.DeleteEntityByName(ctx, name); err != nil {
-						t.Error(err)
-					}
-				}
-			}
-		}()
-	}
-	wg.Wait()
-
-	all, err := st.Entities(ctx, Page{})
-	require.NoError(t, err)
-	require.NotEmpty(t, all, "some entities survive the writers")
-	seen := map[string]string{}
-	for _, e := range all {
-		key := strings.ToLower(e.Name)
-		e := e.Entity
-		require.NotContains(t, seen, key, "duplicate name %q", e.Name)
-		seen[key] = e.ID
-		found := byName(t, st, e.Name)
-		require.Same(t, e, found)
-	}
-	require.Len(t, st.idx.entityNames, len(all), "no stale name entries")
-
-	// Storage holds exactly what the index holds.
-	reloaded := newTestStore(t, s)
-	again, err := reloaded.Entities(ctx, Page{})
-	require.NoError(t, err)
-	require.Equal(t, len(all), len(again))
-	for i := range all {
-		require.Equal(t, *all[i].Entity, *again[i].Entity)
-	}
-}
-
-// byName and byID look an entity up, failing the test on an error: nil
-// means there is no such entity, never that the lookup failed.
-func byName(t testing.TB, s *Store, name string) *Entity {
-	t.Helper()
-	return lookupEntity(t, s, EntitySelector{Name: name})
-}
-
-func byID(t testing.TB, s *Store, id string) *Entity {
-	t.Helper()
-	return lookupEntity(t, s, EntitySelector{ID: id})
-}
-
-func lookupEntity(t testing.TB, s *Store, sel EntitySelector) *Entity {
-	t.Helper()
-	v, err := s.Entity(context.Background(), sel)
-	if err != nil {
-		t.Fatalf("looking up entity %+v: %v", sel, err)
-	}
-	if v == nil {
-		return nil
-	}
-	return v.Entity
-}
-
-func TestInvalidateFollowsAliasesAndGroups(t *testing.T) {
-	ctx := context.Background()
-	s := new(logical.InmemStorage)
-	writer, reader := newTestStore(t, s), newTestStore(t, s)
-
-	a, _, err := writer.UpsertAlias(ctx, AliasUpdate{Name: "bob", MountAccessor: "auth_userpass_12345678"})
-	require.NoError(t, err)
-	g, _, err := writer.UpsertGroup(ctx, GroupUpdate{Name: "g", MemberEntityIDs: Some([]string{a.CanonicalID})})
-	require.NoError(t, err)
-	for _, key := range []string{entityKey(a.CanonicalID), aliasKey(a.ID), groupKey(g.ID)} {
-		reader.Invalidate(ctx, key)
-	}
-	v, err := reader.Entity(ctx, EntitySelector{AliasName: "BOB", AliasMountAccessor: "auth_userpass_12345678"})
-	require.NoError(t, err)
-	require.Equal(t, a.CanonicalID, v.ID)
-	require.Equal(t, []string{g.ID}, v.DirectGroupIDs)
-
-	require.NoError(t, writer.DeleteEntity(ctx, a.CanonicalID))
-	for _, key := range []string{groupKey(g.ID), aliasKey(a.ID), entityKey(a.CanonicalID)} {
-		reader.Invalidate(ctx, key)
-	}
-	checkGraph(t, reader)
-	require.Equal(t, graphOf(writer), graphOf(reader))
 }

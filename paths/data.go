@@ -5,7 +5,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/identity"
 )
 
 // This file turns backend objects into response data, field for field as the
@@ -19,7 +19,7 @@ func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // withMount adds the alias's mount_type and mount_path, where its mount is
 // known, as Vault does; with local, also the alias's locality.
-func withMount(m map[string]any, a *backend.Alias, local bool) map[string]any {
+func withMount(m map[string]any, a *identity.Alias, local bool) map[string]any {
 	mount := a.Mount()
 	if mount.Type != "" {
 		m["mount_type"] = mount.Type
@@ -34,7 +34,7 @@ func withMount(m map[string]any, a *backend.Alias, local bool) map[string]any {
 }
 
 // entityData is an entity as the entity read and lookup answer it.
-func entityData(v *backend.EntityView) map[string]any {
+func entityData(v *identity.EntityView) map[string]any {
 	policies := v.Policies
 	if policies == nil {
 		policies = []string{}
@@ -72,20 +72,20 @@ func entityData(v *backend.EntityView) map[string]any {
 }
 
 // aliasData is an entity alias as the alias reads answer it.
-func aliasData(a *backend.Alias) map[string]any {
+func aliasData(a *identity.Alias) map[string]any {
 	return withMount(aliasFields(a), a, true)
 }
 
 // groupAliasData is a group alias as its reads answer it: as an entity
 // alias, never local (Vault refuses group aliases on local mounts, and
 // reports local false for them).
-func groupAliasData(a *backend.Alias) map[string]any {
+func groupAliasData(a *identity.Alias) map[string]any {
 	m := withMount(aliasFields(a), a, false)
 	m["local"] = false
 	return m
 }
 
-func aliasFields(a *backend.Alias) map[string]any {
+func aliasFields(a *identity.Alias) map[string]any {
 	return map[string]any{
 		"id":                        a.ID,
 		"canonical_id":              a.CanonicalID,
@@ -117,13 +117,13 @@ type aliasListInfo struct {
 
 // aliasListEntry is an entity alias's entry; groupAliasListEntry a group
 // alias's, never local.
-func aliasListEntry(a *backend.Alias) aliasListInfo {
+func aliasListEntry(a *identity.Alias) aliasListInfo {
 	m := a.Mount()
 	return aliasListInfo{Name: a.Name, CanonicalID: a.CanonicalID, MountAccessor: a.MountAccessor, MountType: m.Type,
 		MountPath: m.Path, CustomMetadata: a.CustomMetadata, Metadata: a.Metadata, Local: m.Local}
 }
 
-func groupAliasListEntry(a *backend.Alias) aliasListInfo {
+func groupAliasListEntry(a *identity.Alias) aliasListInfo {
 	e := aliasListEntry(a)
 	e.Local = false
 	return e
@@ -138,7 +138,7 @@ type aliasSummary struct {
 	MountPath     string `json:"mount_path,omitempty"`
 }
 
-func summarize(a *backend.Alias) aliasSummary {
+func summarize(a *identity.Alias) aliasSummary {
 	m := a.Mount()
 	return aliasSummary{ID: a.ID, Name: a.Name, MountAccessor: a.MountAccessor, MountType: m.Type, MountPath: m.Path}
 }
@@ -149,7 +149,7 @@ type entityListInfo struct {
 	Aliases []aliasSummary `json:"aliases,omitempty"`
 }
 
-func entityListEntry(e *backend.EntityView) entityListInfo {
+func entityListEntry(e *identity.EntityView) entityListInfo {
 	entry := entityListInfo{Name: e.Name}
 	for _, a := range e.Aliases {
 		entry.Aliases = append(entry.Aliases, summarize(a))
@@ -165,7 +165,7 @@ type groupListInfo struct {
 	Alias             *aliasSummary `json:"alias,omitempty"`
 }
 
-func groupListEntry(g *backend.Group) groupListInfo {
+func groupListEntry(g *identity.Group) groupListInfo {
 	entry := groupListInfo{Name: g.Name, NumMemberEntities: len(g.MemberEntityIDs), NumParentGroups: len(g.ParentGroupIDs)}
 	if g.Alias != nil {
 		s := summarize(g.Alias)
@@ -203,7 +203,7 @@ func listOf[T, I any](objs []T, byName bool, id, name func(T) string, entry func
 }
 
 // groupData is a group as the group read and lookup answer it.
-func groupData(v *backend.GroupView) map[string]any {
+func groupData(v *identity.GroupView) map[string]any {
 	alias := map[string]any{}
 	if a := v.Alias; a != nil {
 		alias = withMount(map[string]any{

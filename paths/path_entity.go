@@ -8,7 +8,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/identity"
 )
 
 const entityPrefix = "entity"
@@ -79,7 +79,7 @@ var entityReadResponse = map[int][]framework.Response{
 	}},
 }
 
-func entityPaths(s *backend.Store) []*framework.Path {
+func entityPaths(s *identity.Store) []*framework.Path {
 	h := &entityHandler{store: s}
 	return []*framework.Path{
 		{
@@ -180,11 +180,11 @@ func entityPaths(s *backend.Store) []*framework.Path {
 }
 
 type entityHandler struct {
-	store *backend.Store
+	store *identity.Store
 }
 
 func (h *entityHandler) upsert(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	e, created, err := h.store.UpsertEntity(ctx, backend.EntityUpdate{
+	e, created, err := h.store.UpsertEntity(ctx, identity.EntityUpdate{
 		ID:       d.Get("id").(string),
 		Name:     d.Get("name").(string),
 		Metadata: optional[map[string]string](d, "metadata"),
@@ -210,7 +210,7 @@ func (h *entityHandler) readByID(ctx context.Context, req *logical.Request, d *f
 	if id == "" {
 		return logical.ErrorResponse("missing entity id"), nil
 	}
-	v, err := h.store.Entity(ctx, backend.EntitySelector{ID: id})
+	v, err := h.store.Entity(ctx, identity.EntitySelector{ID: id})
 	return found(req, v, err, entityData)
 }
 
@@ -219,7 +219,7 @@ func (h *entityHandler) readByName(ctx context.Context, req *logical.Request, d 
 	if name == "" {
 		return logical.ErrorResponse("missing entity name"), nil
 	}
-	v, err := h.store.Entity(ctx, backend.EntitySelector{Name: name})
+	v, err := h.store.Entity(ctx, identity.EntitySelector{Name: name})
 	return found(req, v, err, entityData)
 }
 
@@ -256,7 +256,7 @@ func (h *entityHandler) merge(ctx context.Context, req *logical.Request, d *fram
 	if !ok || len(from.([]string)) == 0 {
 		return logical.ErrorResponse("missing entity ids to merge from"), nil
 	}
-	err := h.store.MergeEntities(ctx, backend.MergeRequest{
+	err := h.store.MergeEntities(ctx, identity.MergeRequest{
 		To:           to.(string),
 		From:         from.([]string),
 		KeepAliasIDs: d.Get("conflicting_alias_ids_to_keep").([]string),
@@ -273,17 +273,17 @@ func (h *entityHandler) listByID(ctx context.Context, req *logical.Request, d *f
 }
 
 func (h *entityHandler) listByName(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	return h.list(ctx, req, backend.Page{}, true)
+	return h.list(ctx, req, identity.Page{}, true)
 }
 
 // list answers both entity lists, in ascending id order as in Vault.
-func (h *entityHandler) list(ctx context.Context, req *logical.Request, p backend.Page, byName bool) (*logical.Response, error) {
+func (h *entityHandler) list(ctx context.Context, req *logical.Request, p identity.Page, byName bool) (*logical.Response, error) {
 	entities, err := h.store.Entities(ctx, p)
 	if err != nil {
 		return respondErr(req, err)
 	}
-	return listOf(entities, byName, func(e *backend.EntityView) string { return e.ID },
-		func(e *backend.EntityView) string { return e.Name }, entityListEntry), nil
+	return listOf(entities, byName, func(e *identity.EntityView) string { return e.ID },
+		func(e *identity.EntityView) string { return e.Name }, entityListEntry), nil
 }
 
 var (

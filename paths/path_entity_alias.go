@@ -9,7 +9,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/identity"
 )
 
 func entityAliasFields(withCustomMetadata bool) map[string]*framework.FieldSchema {
@@ -68,7 +68,7 @@ var aliasReadResponse = map[int][]framework.Response{
 
 // entityAliasPaths serves entity-alias and its legacy spellings alias and
 // persona. As in Vault, POST persona writes an entity, not an alias.
-func entityAliasPaths(s *backend.Store) []*framework.Path {
+func entityAliasPaths(s *identity.Store) []*framework.Path {
 	h := &entityAliasHandler{store: s}
 	var out []*framework.Path
 	for _, p := range []struct {
@@ -81,7 +81,7 @@ func entityAliasPaths(s *backend.Store) []*framework.Path {
 }
 
 type entityAliasHandler struct {
-	store *backend.Store
+	store *identity.Store
 }
 
 func (h *entityAliasHandler) aliasFamily(prefix, suffix string, custom bool) []*framework.Path {
@@ -159,7 +159,7 @@ func (h *entityAliasHandler) personaPaths() []*framework.Path {
 }
 
 func (h *entityAliasHandler) upsert(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	u := backend.AliasUpdate{
+	u := identity.AliasUpdate{
 		ID:            d.Get("id").(string),
 		Name:          d.Get("name").(string),
 		MountAccessor: d.Get("mount_accessor").(string),
@@ -204,8 +204,8 @@ func (h *entityAliasHandler) list(ctx context.Context, req *logical.Request, d *
 }
 
 // aliasList is the list answer for entity or group aliases.
-func aliasList(aliases []*backend.Alias) *logical.Response {
-	return listOf(aliases, false, func(a *backend.Alias) string { return a.ID }, nil, aliasListEntry)
+func aliasList(aliases []*identity.Alias) *logical.Response {
+	return listOf(aliases, false, func(a *identity.Alias) string { return a.ID }, nil, aliasListEntry)
 }
 
 var (

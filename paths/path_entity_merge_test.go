@@ -1,12 +1,11 @@
 package paths_test
 
 import (
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/identity"
 	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
 )
 
 func TestMerge(t *testing.T) {
@@ -24,7 +23,7 @@ func TestMerge(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, r.Status)
 	require.Equal(t, "2 errors occurred:\n\t* toEntity and at least one fromEntity have aliases with the same mount accessor, repeat the merge request specifying exactly one fromEntity, clashes: \n\t* mountAccessor: "+
 		userpass+", toEntity ID: "+to+", fromEntity ID: "+from+", conflicting toEntity alias ID: "+ma+", conflicting fromEntity alias ID: "+mb+"\n\n", r.ErrorText())
-	require.Equal(t, []backend.AliasClash{
+	require.Equal(t, []identity.AliasClash{
 		{Alias: "a", Entity: "to", EntityID: to, Mount: "userpass"},
 		{Alias: "b", Entity: "from", EntityID: from, Mount: "userpass"},
 	}, r.Data()["data"])

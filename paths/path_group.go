@@ -8,7 +8,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/identity"
 )
 
 const groupPrefix = "group"
@@ -101,7 +101,7 @@ var groupReadResponse = map[int][]framework.Response{
 	}},
 }
 
-func groupPaths(s *backend.Store) []*framework.Path {
+func groupPaths(s *identity.Store) []*framework.Path {
 	h := &groupHandler{store: s}
 	return []*framework.Path{
 		{
@@ -152,7 +152,7 @@ func groupPaths(s *backend.Store) []*framework.Path {
 }
 
 type groupHandler struct {
-	store *backend.Store
+	store *identity.Store
 }
 
 // register is POST group: an "id" key selects by id, else a "name" key
@@ -184,8 +184,8 @@ func (h *groupHandler) upsertByName(ctx context.Context, req *logical.Request, d
 	return h.write(ctx, req, d, u)
 }
 
-func groupUpdate(d *framework.FieldData) backend.GroupUpdate {
-	return backend.GroupUpdate{
+func groupUpdate(d *framework.FieldData) identity.GroupUpdate {
+	return identity.GroupUpdate{
 		ID:                    d.Get("id").(string),
 		Name:                  d.Get("name").(string),
 		Type:                  optional[string](d, "type"),
@@ -201,7 +201,7 @@ func groupUpdate(d *framework.FieldData) backend.GroupUpdate {
 	}
 }
 
-func (h *groupHandler) write(ctx context.Context, req *logical.Request, _ *framework.FieldData, u backend.GroupUpdate) (*logical.Response, error) {
+func (h *groupHandler) write(ctx context.Context, req *logical.Request, _ *framework.FieldData, u identity.GroupUpdate) (*logical.Response, error) {
 	g, created, err := h.store.UpsertGroup(ctx, u)
 	if err != nil {
 		return respondErr(req, err)
@@ -217,7 +217,7 @@ func (h *groupHandler) readByID(ctx context.Context, req *logical.Request, d *fr
 	if id == "" {
 		return logical.ErrorResponse("empty group id"), nil
 	}
-	return h.read(ctx, req, backend.GroupSelector{ID: id})
+	return h.read(ctx, req, identity.GroupSelector{ID: id})
 }
 
 func (h *groupHandler) readByName(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -225,10 +225,10 @@ func (h *groupHandler) readByName(ctx context.Context, req *logical.Request, d *
 	if name == "" {
 		return logical.ErrorResponse("empty group name"), nil
 	}
-	return h.read(ctx, req, backend.GroupSelector{Name: name})
+	return h.read(ctx, req, identity.GroupSelector{Name: name})
 }
 
-func (h *groupHandler) read(ctx context.Context, req *logical.Request, sel backend.GroupSelector) (*logical.Response, error) {
+func (h *groupHandler) read(ctx context.Context, req *logical.Request, sel identity.GroupSelector) (*logical.Response, error) {
 	v, err := h.store.Group(ctx, sel)
 	return found(req, v, err, groupData)
 }
@@ -254,17 +254,17 @@ func (h *groupHandler) listByID(ctx context.Context, req *logical.Request, d *fr
 }
 
 func (h *groupHandler) listByName(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	return h.list(ctx, req, backend.Page{}, true)
+	return h.list(ctx, req, identity.Page{}, true)
 }
 
 // list answers both group lists, in ascending id order as in Vault.
-func (h *groupHandler) list(ctx context.Context, req *logical.Request, p backend.Page, byName bool) (*logical.Response, error) {
+func (h *groupHandler) list(ctx context.Context, req *logical.Request, p identity.Page, byName bool) (*logical.Response, error) {
 	groups, err := h.store.Groups(ctx, p)
 	if err != nil {
 		return respondErr(req, err)
 	}
-	return listOf(groups, byName, func(g *backend.Group) string { return g.ID },
-		func(g *backend.Group) string { return g.Name }, groupListEntry), nil
+	return listOf(groups, byName, func(g *identity.Group) string { return g.ID },
+		func(g *identity.Group) string { return g.Name }, groupListEntry), nil
 }
 
 var (

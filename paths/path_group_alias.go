@@ -7,7 +7,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/identity"
 )
 
 func groupAliasFields() map[string]*framework.FieldSchema {
@@ -31,7 +31,7 @@ func groupAliasFields() map[string]*framework.FieldSchema {
 	}
 }
 
-func groupAliasPaths(s *backend.Store) []*framework.Path {
+func groupAliasPaths(s *identity.Store) []*framework.Path {
 	h := &groupAliasHandler{store: s}
 	return []*framework.Path{
 		{
@@ -67,7 +67,7 @@ func groupAliasPaths(s *backend.Store) []*framework.Path {
 }
 
 type groupAliasHandler struct {
-	store *backend.Store
+	store *identity.Store
 }
 
 // upsert is POST group-alias: with an "id" key it updates that alias.
@@ -87,7 +87,7 @@ func (h *groupAliasHandler) update(ctx context.Context, req *logical.Request, d 
 }
 
 func (h *groupAliasHandler) write(ctx context.Context, req *logical.Request, d *framework.FieldData, id string) (*logical.Response, error) {
-	a, changed, err := h.store.UpsertGroupAlias(ctx, backend.GroupAliasUpdate{
+	a, changed, err := h.store.UpsertGroupAlias(ctx, identity.GroupAliasUpdate{
 		ID:            id,
 		Name:          d.Get("name").(string),
 		MountAccessor: d.Get("mount_accessor").(string),
@@ -124,7 +124,7 @@ func (h *groupAliasHandler) list(ctx context.Context, req *logical.Request, _ *f
 	if err != nil {
 		return respondErr(req, err)
 	}
-	return listOf(aliases, false, func(a *backend.Alias) string { return a.ID }, nil, groupAliasListEntry), nil
+	return listOf(aliases, false, func(a *identity.Alias) string { return a.ID }, nil, groupAliasListEntry), nil
 }
 
 var groupAliasHelp = strings.TrimSpace(`

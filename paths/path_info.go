@@ -14,7 +14,7 @@ import (
 // it is also the cheapest request the plugin answers, the floor against
 // which the load tool measures every other operation.
 func infoPaths(c Config) []*framework.Path {
-	s, version := c.Store, c.Version
+	s, version := c.Store.Identity(), c.Version
 	return []*framework.Path{{
 		Pattern:      "info$",
 		DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "identity-plugin", OperationVerb: "read", OperationSuffix: "info"},

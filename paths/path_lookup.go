@@ -6,10 +6,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/identity"
+
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/core"
 )
 
 func lookupFields(of string) map[string]*framework.FieldSchema {
@@ -24,7 +26,7 @@ func lookupFields(of string) map[string]*framework.FieldSchema {
 
 // lookupPaths serves lookup/entity and lookup/group (POST, as in Vault:
 // found answers the read format, not found answers 204) and lookup/self.
-func lookupPaths(s *backend.Store, callers *callers) []*framework.Path {
+func lookupPaths(s *identity.Store, callers *callers) []*framework.Path {
 	h := &lookupHandler{store: s, callers: callers}
 	return []*framework.Path{
 		{
@@ -72,14 +74,14 @@ func lookupPaths(s *backend.Store, callers *callers) []*framework.Path {
 }
 
 type lookupHandler struct {
-	store   *backend.Store
+	store   *identity.Store
 	callers *callers
 }
 
 // selector reads the lookup fields with Vault's rules: exactly one of id,
 // name and alias_id, or both alias_name and alias_mount_accessor.
-func selector(d *framework.FieldData) (backend.EntitySelector, *logical.Response) {
-	var sel backend.EntitySelector
+func selector(d *framework.FieldData) (identity.EntitySelector, *logical.Response) {
+	var sel identity.EntitySelector
 	count := 0
 	for key, dst := range map[string]*string{
 		"id": &sel.ID, "name": &sel.Name, "alias_id": &sel.AliasID,
@@ -116,7 +118,7 @@ func (h *lookupHandler) group(ctx context.Context, req *logical.Request, d *fram
 	if bad != nil {
 		return bad, nil
 	}
-	v, err := h.store.Group(ctx, backend.GroupSelector(sel))
+	v, err := h.store.Group(ctx, identity.GroupSelector(sel))
 	return found(req, v, err, groupData)
 }
 
@@ -132,7 +134,7 @@ func (h *lookupHandler) self(ctx context.Context, req *logical.Request, _ *frame
 }
 
 // errNoCallerEntity is Vault's answer when a request's token has no entity.
-var errNoCallerEntity = &backend.Error{Status: 400, Msg: "no entity associated with the request's token"}
+var errNoCallerEntity = &core.Error{Status: 400, Msg: "no entity associated with the request's token"}
 
 // callerAliasTTL is how long the aliases of a Vault entity are reused
 // before Vault is asked again. Asking costs a call back into Vault on every
@@ -142,7 +144,7 @@ const callerAliasTTL = 30 * time.Second
 
 // callers maps the request's Vault entity to the entity of this store that
 // owns one of its aliases (same mount accessor and name), or that is made
-// for it on its first request; see backend.Store.CallerEntity. It caches
+// for it on its first request; see identity.Store.CallerEntity. It caches
 // each Vault entity's name and aliases for callerAliasTTL; the mapping to
 // this store's entities is always current.
 type callers struct {
@@ -152,7 +154,7 @@ type callers struct {
 }
 
 type cachedCaller struct {
-	caller  backend.Caller
+	caller  identity.Caller
 	expires time.Time
 }
 
@@ -165,7 +167,7 @@ func newCallers(sys func() logical.SystemView) *callers {
 
 // vaultEntity returns the name and aliases of a Vault entity, as Vault
 // reports them (an unknown entity has neither).
-func (c *callers) vaultEntity(vaultEntityID string) (backend.Caller, error) {
+func (c *callers) vaultEntity(vaultEntityID string) (identity.Caller, error) {
 	now := time.Now()
 	c.mu.Lock()
 	hit, ok := c.m[vaultEntityID]
@@ -175,13 +177,13 @@ func (c *callers) vaultEntity(vaultEntityID string) (backend.Caller, error) {
 	}
 	ent, err := c.sys().EntityInfo(vaultEntityID)
 	if err != nil {
-		return backend.Caller{}, err
+		return identity.Caller{}, err
 	}
-	var caller backend.Caller
+	var caller identity.Caller
 	if ent != nil {
 		caller.Name = ent.Name
 		for _, a := range ent.Aliases {
-			caller.Aliases = append(caller.Aliases, backend.AliasRef{MountAccessor: a.MountAccessor, Name: a.Name})
+			caller.Aliases = append(caller.Aliases, identity.AliasRef{MountAccessor: a.MountAccessor, Name: a.Name})
 		}
 	}
 	c.mu.Lock()
@@ -197,11 +199,11 @@ func (c *callers) vaultEntity(vaultEntityID string) (backend.Caller, error) {
 // creating it on the caller's first request when the mount's
 // caller_entities is "create": errNoCallerEntity when there is none (a
 // token without a Vault entity, a Vault entity without aliases, or no
-// match with "match"), backend.ErrEntityDisabled when it is disabled.
-func (c *callers) entity(ctx context.Context, req *logical.Request, s *backend.Store) (*backend.EntityView, *backend.Alias, error) {
+// match with "match"), core.ErrEntityDisabled when it is disabled.
+func (c *callers) entity(ctx context.Context, req *logical.Request, s *identity.Store) (*identity.EntityView, *identity.Alias, error) {
 	v, alias, err := c.resolve(ctx, req, s)
 	if err == nil && v.Disabled {
-		return nil, nil, backend.ErrEntityDisabled
+		return nil, nil, core.ErrEntityDisabled
 	}
 	return v, alias, err
 }
@@ -209,7 +211,7 @@ func (c *callers) entity(ctx context.Context, req *logical.Request, s *backend.S
 // resolve is entity without the disabled check, for the provider's
 // authorization endpoint, which refuses a disabled entity through its
 // client assignment check in Vault's words.
-func (c *callers) resolve(ctx context.Context, req *logical.Request, s *backend.Store) (*backend.EntityView, *backend.Alias, error) {
+func (c *callers) resolve(ctx context.Context, req *logical.Request, s *identity.Store) (*identity.EntityView, *identity.Alias, error) {
 	if req.EntityID == "" {
 		return nil, nil, errNoCallerEntity
 	}

@@ -9,7 +9,8 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/identity"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/mfa"
 )
 
 // methodIDRegex is Vault's: a lowercase UUID, anything else is another path.
@@ -20,7 +21,7 @@ func mfaMethodFields(typ string) map[string]*framework.FieldSchema {
 		"method_name": {Type: framework.TypeString, Description: "The unique name identifier for this MFA method."},
 	}
 	switch typ {
-	case backend.MFATOTP:
+	case mfa.MFATOTP:
 		f["issuer"] = &framework.FieldSchema{Type: framework.TypeString, Description: "The name of the key's issuing organization."}
 		f["period"] = &framework.FieldSchema{Type: framework.TypeDurationSecond, Default: 30, Description: "The length of time used to generate a counter for the TOTP token calculation."}
 		f["key_size"] = &framework.FieldSchema{Type: framework.TypeInt, Default: 20, Description: "Determines the size in bytes of the generated key."}
@@ -30,21 +31,21 @@ func mfaMethodFields(typ string) map[string]*framework.FieldSchema {
 		f["skew"] = &framework.FieldSchema{Type: framework.TypeInt, Default: 1, Description: "The number of delay periods that are allowed when validating a TOTP token. This value can either be 0 or 1."}
 		f["max_validation_attempts"] = &framework.FieldSchema{Type: framework.TypeInt, Description: "Max number of allowed validation attempts (0 means 5). Reaching it locks the entity out of the method until an administrator resets it."}
 		f["enable_self_enrollment"] = &framework.FieldSchema{Type: framework.TypeBool, Description: "Enterprise-only self enrollment; not available."}
-	case backend.MFAOkta:
+	case mfa.MFAOkta:
 		f["username_format"] = &framework.FieldSchema{Type: framework.TypeString, Description: "A template string for mapping Identity names to MFA method names. Values to substitute should be placed in {{}}. For example, \"{{identity.entity.name}}@example.com\"."}
 		f["org_name"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Name of the organization to be used in the Okta API."}
 		f["api_token"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Okta API key.", DisplayAttrs: &framework.DisplayAttributes{Sensitive: true}}
 		f["base_url"] = &framework.FieldSchema{Type: framework.TypeString, Description: "The base domain to use for the Okta API (okta.com by default). A value with a scheme (https://okta.internal) is used as the whole address; it must use https unless its host is a loopback address."}
 		f["primary_email"] = &framework.FieldSchema{Type: framework.TypeBool, Description: "If true, the username will only match the primary email for the account."}
 		f["production"] = &framework.FieldSchema{Type: framework.TypeBool, Description: "(DEPRECATED) Use base_url instead."}
-	case backend.MFADuo:
+	case mfa.MFADuo:
 		f["username_format"] = &framework.FieldSchema{Type: framework.TypeString, Description: "A template string for mapping Identity names to MFA method names. Values to substitute should be placed in {{}}."}
 		f["secret_key"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Secret key for Duo.", DisplayAttrs: &framework.DisplayAttributes{Sensitive: true}}
 		f["integration_key"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Integration key for Duo.", DisplayAttrs: &framework.DisplayAttributes{Sensitive: true}}
 		f["api_hostname"] = &framework.FieldSchema{Type: framework.TypeString, Description: "API host name for Duo. A value with a scheme is used as the whole address; it must use https unless its host is a loopback address."}
 		f["push_info"] = &framework.FieldSchema{Type: framework.TypeString, Description: "Push information for Duo."}
 		f["use_passcode"] = &framework.FieldSchema{Type: framework.TypeBool, Description: "If true, the user is reminded to use the passcode upon MFA validation."}
-	case backend.MFAPingID:
+	case mfa.MFAPingID:
 		f["username_format"] = &framework.FieldSchema{Type: framework.TypeString, Description: "A template string for mapping Identity names to MFA method names."}
 		f["settings_file_base64"] = &framework.FieldSchema{Type: framework.TypeString, Description: "The settings file provided by Ping, Base64-encoded. This must be a settings file suitable for third-party clients, not the PingID SDK or PingFederate."}
 	}
@@ -54,9 +55,9 @@ func mfaMethodFields(typ string) map[string]*framework.FieldSchema {
 var mfaMethodReadResponse = map[int][]framework.Response{http.StatusOK: {{Description: "The method's settings, without its secrets."}}}
 
 func mfaPaths(c Config, callers *callers) []*framework.Path {
-	h := &mfaHandler{store: c.Store, callers: callers}
+	h := &mfaHandler{mfa: c.Store.MFA(), identity: c.Store.Identity(), callers: callers}
 	var out []*framework.Path
-	for _, typ := range []string{backend.MFATOTP, backend.MFAOkta, backend.MFADuo, backend.MFAPingID} {
+	for _, typ := range []string{mfa.MFATOTP, mfa.MFAOkta, mfa.MFADuo, mfa.MFAPingID} {
 		out = append(out, h.methodPaths(typ)...)
 	}
 	idField := map[string]*framework.FieldSchema{"method_id": {Type: framework.TypeString, Description: "The unique identifier for this MFA method."}}
@@ -130,15 +131,16 @@ func (h *mfaHandler) methodPaths(typ string) []*framework.Path {
 			HelpDescription: mfaMethodHelp,
 		},
 	}
-	if typ == backend.MFATOTP {
+	if typ == mfa.MFATOTP {
 		paths = append(paths, h.totpPaths()...)
 	}
 	return paths
 }
 
 type mfaHandler struct {
-	store   *backend.Store
-	callers *callers
+	mfa      *mfa.Service
+	identity *identity.Store
+	callers  *callers
 }
 
 func (h *mfaHandler) writeMethod(typ string) framework.OperationFunc {
@@ -146,7 +148,7 @@ func (h *mfaHandler) writeMethod(typ string) framework.OperationFunc {
 		if v, ok := d.GetOk("enable_self_enrollment"); ok && v.(bool) {
 			return logical.ErrorResponse("enable_self_enrollment is an enterprise only feature"), nil
 		}
-		in := backend.MFAMethodInput{
+		in := mfa.MFAMethodInput{
 			Type:           typ,
 			MethodName:     optional[string](d, "method_name"),
 			UsernameFormat: optional[string](d, "username_format"),
@@ -161,23 +163,23 @@ func (h *mfaHandler) writeMethod(typ string) framework.OperationFunc {
 		num := func(k string) int { n, _ := get(k).(int); return n }
 		flag := func(k string) bool { b, _ := get(k).(bool); return b }
 		switch typ {
-		case backend.MFATOTP:
+		case mfa.MFATOTP:
 			in.Issuer, in.Algorithm = str("issuer"), str("algorithm")
 			in.Period = time.Duration(num("period")) * time.Second
 			in.KeySize, in.QRSize, in.Digits, in.Skew, in.MaxValidationAttempts = num("key_size"), num("qr_size"), num("digits"), num("skew"), num("max_validation_attempts")
-		case backend.MFAOkta:
+		case mfa.MFAOkta:
 			in.OrgName, in.APIToken, in.BaseURL, in.PrimaryEmail = str("org_name"), str("api_token"), str("base_url"), flag("primary_email")
 			in.Production = optional[bool](d, "production")
-		case backend.MFADuo:
+		case mfa.MFADuo:
 			in.SecretKey, in.IntegrationKey, in.APIHostname, in.PushInfo, in.UsePasscode = str("secret_key"), str("integration_key"), str("api_hostname"), str("push_info"), flag("use_passcode")
-		case backend.MFAPingID:
+		case mfa.MFAPingID:
 			in.SettingsFileBase64 = str("settings_file_base64")
 		}
 		id := ""
 		if v, ok := d.GetOk("method_id"); ok {
 			id = v.(string)
 		}
-		m, answerID, err := h.store.WriteMFAMethod(ctx, id, in)
+		m, answerID, err := h.mfa.WriteMFAMethod(ctx, id, in)
 		if err != nil || m == nil || !answerID {
 			return done(req, err)
 		}
@@ -187,7 +189,7 @@ func (h *mfaHandler) writeMethod(typ string) framework.OperationFunc {
 
 func (h *mfaHandler) readMethod(typ string) framework.OperationFunc {
 	return func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-		m, err := h.store.MFAMethodByID(ctx, d.Get("method_id").(string))
+		m, err := h.mfa.MFAMethodByID(ctx, d.Get("method_id").(string))
 		if err == nil && m != nil && m.Type != typ {
 			return logical.ErrorResponse("failed to find the method ID under MFA type %s.", typ), nil
 		}
@@ -196,19 +198,19 @@ func (h *mfaHandler) readMethod(typ string) framework.OperationFunc {
 }
 
 func (h *mfaHandler) readAnyMethod(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	m, err := h.store.MFAMethodByID(ctx, d.Get("method_id").(string))
+	m, err := h.mfa.MFAMethodByID(ctx, d.Get("method_id").(string))
 	return found(req, m, err, methodData)
 }
 
 func (h *mfaHandler) deleteMethod(typ string) framework.OperationFunc {
 	return func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-		return done(req, h.store.DeleteMFAMethod(ctx, typ, d.Get("method_id").(string)))
+		return done(req, h.mfa.DeleteMFAMethod(ctx, typ, d.Get("method_id").(string)))
 	}
 }
 
 func (h *mfaHandler) listMethods(typ string) framework.OperationFunc {
 	return func(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-		methods, err := h.store.MFAMethods(ctx, typ)
+		methods, err := h.mfa.MFAMethods(ctx, typ)
 		if err != nil {
 			return respondErr(req, err)
 		}
@@ -223,7 +225,7 @@ func (h *mfaHandler) listMethods(typ string) framework.OperationFunc {
 }
 
 // methodData is a method as Vault reads it out: settings without secrets.
-func methodData(m *backend.MFAMethod) map[string]any {
+func methodData(m *mfa.MFAMethod) map[string]any {
 	d := map[string]any{"type": m.Type, "id": m.ID, "name": m.Name, "namespace_id": m.NamespaceID, "namespace_path": ""}
 	switch {
 	case m.TOTP != nil:
@@ -261,7 +263,7 @@ var enforcementReadResponse = map[int][]framework.Response{http.StatusOK: {{Desc
 }}}}
 
 func (h *mfaHandler) writeEnforcement(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	return done(req, h.store.WriteMFAEnforcement(ctx, d.Get("name").(string), backend.MFAEnforcementInput{
+	return done(req, h.mfa.WriteMFAEnforcement(ctx, d.Get("name").(string), mfa.MFAEnforcementInput{
 		MFAMethodIDs:        optional[[]string](d, "mfa_method_ids"),
 		AuthMethodAccessors: optional[[]string](d, "auth_method_accessors"),
 		AuthMethodTypes:     optional[[]string](d, "auth_method_types"),
@@ -271,11 +273,11 @@ func (h *mfaHandler) writeEnforcement(ctx context.Context, req *logical.Request,
 }
 
 func (h *mfaHandler) readEnforcement(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	e, err := h.store.MFAEnforcementByName(ctx, d.Get("name").(string))
+	e, err := h.mfa.MFAEnforcementByName(ctx, d.Get("name").(string))
 	return found(req, e, err, enforcementData)
 }
 
-func enforcementData(e *backend.MFAEnforcement) map[string]any {
+func enforcementData(e *mfa.MFAEnforcement) map[string]any {
 	list := func(s []string) []string { return append([]string{}, s...) }
 	return map[string]any{
 		"name": e.Name, "id": e.ID, "namespace_id": e.NamespaceID, "namespace_path": "",
@@ -286,11 +288,11 @@ func enforcementData(e *backend.MFAEnforcement) map[string]any {
 }
 
 func (h *mfaHandler) deleteEnforcement(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	return done(req, h.store.DeleteMFAEnforcement(ctx, d.Get("name").(string)))
+	return done(req, h.mfa.DeleteMFAEnforcement(ctx, d.Get("name").(string)))
 }
 
 func (h *mfaHandler) listEnforcements(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	list, err := h.store.MFAEnforcements(ctx)
+	list, err := h.mfa.MFAEnforcements(ctx)
 	if err != nil {
 		return respondErr(req, err)
 	}

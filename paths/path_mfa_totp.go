@@ -2,13 +2,16 @@ package paths
 
 import (
 	"context"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/identity"
 	"net/http"
 	"strings"
+
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/mfa"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/core"
 )
 
 func field(desc string) *framework.FieldSchema {
@@ -65,9 +68,9 @@ func (h *mfaHandler) generate(ctx context.Context, req *logical.Request, d *fram
 	if methodID == "" {
 		return logical.ErrorResponse("missing method ID"), nil
 	}
-	v, _, err := h.callers.entity(ctx, req, h.store)
+	v, _, err := h.callers.entity(ctx, req, h.identity)
 	if err != nil {
-		if e, ok := backend.AsError(err); ok && e == errNoCallerEntity {
+		if e, ok := core.AsError(err); ok && e == errNoCallerEntity {
 			return logical.ErrorResponse("missing entityID"), nil
 		}
 		return respondErr(req, err)
@@ -87,7 +90,7 @@ func (h *mfaHandler) adminGenerate(ctx context.Context, req *logical.Request, d 
 }
 
 func (h *mfaHandler) enroll(ctx context.Context, req *logical.Request, methodID, entityID string) (*logical.Response, error) {
-	e, err := h.store.GenerateTOTP(ctx, methodID, entityID)
+	e, err := h.mfa.GenerateTOTP(ctx, methodID, entityID)
 	if err != nil {
 		return respondErr(req, err)
 	}
@@ -105,7 +108,7 @@ func (h *mfaHandler) adminDestroy(ctx context.Context, req *logical.Request, d *
 	if entityID == "" {
 		return logical.ErrorResponse("missing entity ID"), nil
 	}
-	return done(req, h.store.DestroyTOTP(ctx, methodID, entityID))
+	return done(req, h.mfa.DestroyTOTP(ctx, methodID, entityID))
 }
 
 // stepUpPaths serve what Vault does inside its login flow, for applications
@@ -165,7 +168,7 @@ func (h *mfaHandler) stepUpPaths() []*framework.Path {
 
 // caller resolves the request's entity, or answers Vault's error.
 func (h *mfaHandler) caller(ctx context.Context, req *logical.Request) (string, error) {
-	v, _, err := h.callers.entity(ctx, req, h.store)
+	v, _, err := h.callers.entity(ctx, req, h.identity)
 	if err != nil {
 		return "", err
 	}
@@ -194,8 +197,8 @@ func (h *mfaHandler) adminValidate(ctx context.Context, req *logical.Request, d 
 }
 
 // credentials reads the factor a request presents for entityID.
-func credentials(d *framework.FieldData, entityID string) backend.MFAValidation {
-	return backend.MFAValidation{
+func credentials(d *framework.FieldData, entityID string) mfa.MFAValidation {
+	return mfa.MFAValidation{
 		MethodID:     d.Get("method_id").(string),
 		EntityID:     entityID,
 		Passcode:     strings.TrimSpace(d.Get("passcode").(string)),
@@ -204,7 +207,7 @@ func credentials(d *framework.FieldData, entityID string) backend.MFAValidation 
 }
 
 func (h *mfaHandler) check(ctx context.Context, req *logical.Request, d *framework.FieldData, entityID string) (*logical.Response, error) {
-	if err := h.store.ValidateMFA(ctx, credentials(d, entityID)); err != nil {
+	if err := h.mfa.ValidateMFA(ctx, credentials(d, entityID)); err != nil {
 		return respondErr(req, err)
 	}
 	return &logical.Response{Data: map[string]any{"valid": true}}, nil
@@ -218,7 +221,7 @@ func (h *mfaHandler) resetLockout(ctx context.Context, req *logical.Request, d *
 	if entityID == "" {
 		return logical.ErrorResponse("missing entity ID"), nil
 	}
-	return done(req, h.store.ResetMFALockout(ctx, methodID, entityID))
+	return done(req, h.mfa.ResetMFALockout(ctx, methodID, entityID))
 }
 
 func (h *mfaHandler) recoveryCodes(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -229,7 +232,7 @@ func (h *mfaHandler) recoveryCodes(ctx context.Context, req *logical.Request, d 
 	if err != nil {
 		return respondErr(req, err)
 	}
-	codes, err := h.store.GenerateOwnRecoveryCodes(ctx, credentials(d, entityID))
+	codes, err := h.mfa.GenerateOwnRecoveryCodes(ctx, credentials(d, entityID))
 	if err != nil {
 		return respondErr(req, err)
 	}
@@ -248,7 +251,7 @@ func (h *mfaHandler) adminRecoveryCodes(ctx context.Context, req *logical.Reques
 }
 
 func (h *mfaHandler) makeCodes(ctx context.Context, req *logical.Request, methodID, entityID string) (*logical.Response, error) {
-	codes, err := h.store.GenerateRecoveryCodes(ctx, methodID, entityID)
+	codes, err := h.mfa.GenerateRecoveryCodes(ctx, methodID, entityID)
 	if err != nil {
 		return respondErr(req, err)
 	}
@@ -258,7 +261,7 @@ func (h *mfaHandler) makeCodes(ctx context.Context, req *logical.Request, method
 func (h *mfaHandler) evaluate(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	entityID := d.Get("entity_id").(string)
 	if entityID != "" {
-		v, err := h.store.Entity(ctx, backend.EntitySelector{ID: entityID})
+		v, err := h.identity.Entity(ctx, identity.EntitySelector{ID: entityID})
 		if err != nil {
 			return respondErr(req, err)
 		}
@@ -266,7 +269,7 @@ func (h *mfaHandler) evaluate(ctx context.Context, req *logical.Request, d *fram
 			return logical.ErrorResponse("invalid entity ID"), nil
 		}
 	}
-	ev, err := h.store.EvaluateMFA(ctx, entityID, d.Get("mount_accessor").(string), d.Get("mount_type").(string))
+	ev, err := h.mfa.EvaluateMFA(ctx, entityID, d.Get("mount_accessor").(string), d.Get("mount_type").(string))
 	if err != nil {
 		return respondErr(req, err)
 	}

@@ -9,17 +9,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/oidc"
+
 	"github.com/go-jose/go-jose/v4"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/core"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/identity"
 )
 
 const oidcPrefix = "oidc"
 
 func oidcPaths(c Config, callers *callers) []*framework.Path {
-	h := &oidcHandler{store: c.Store, apiAddr: c.APIAddr, callers: callers}
+	h := &oidcHandler{oidc: c.Store.OIDC(), identity: c.Store.Identity(), apiAddr: c.APIAddr, callers: callers}
 	return []*framework.Path{
 		{
 			Pattern:      "oidc/config/?$",
@@ -44,7 +47,7 @@ func oidcPaths(c Config, callers *callers) []*framework.Path {
 					Responses:    map[int][]framework.Response{http.StatusOK: {{Description: "Set, with a warning."}}, http.StatusNoContent: {{Description: "Reset or unchanged."}}},
 				},
 			},
-			HelpSynopsis:    "OIDC configuration for the identity token backend.",
+			HelpSynopsis:    "OIDC configuration for the identity token oidc.",
 			HelpDescription: oidcConfigHelp,
 		},
 		{
@@ -104,7 +107,7 @@ func oidcPaths(c Config, callers *callers) []*framework.Path {
 			HelpDescription: "Create, Read, Update, and Delete OIDC Roles. OIDC tokens are generated against roles which can be configured to determine how OIDC tokens are generated.",
 		},
 		listPath("oidc/role/?$", framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationSuffix: "roles"}, h.listRoles,
-			"List OIDC roles.", "List configured OIDC roles", "List all configured OIDC roles in the identity backend."),
+			"List OIDC roles.", "List configured OIDC roles", "List all configured OIDC roles in the identity oidc."),
 		{
 			Pattern:      "oidc/token/" + framework.GenericNameRegex("name"),
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationVerb: "generate", OperationSuffix: "token"},
@@ -140,7 +143,7 @@ func oidcPaths(c Config, callers *callers) []*framework.Path {
 					Responses: map[int][]framework.Response{http.StatusOK: {{Description: "Raw JSON discovery document."}}}},
 			},
 			HelpSynopsis:    "Query OIDC configurations",
-			HelpDescription: "Query this path to retrieve the configured OIDC Issuer and Keys endpoints, response types, subject types, and signing algorithms used by the OIDC backend.",
+			HelpDescription: "Query this path to retrieve the configured OIDC Issuer and Keys endpoints, response types, subject types, and signing algorithms used by the OIDC oidc.",
 		},
 		{
 			Pattern:      "oidc" + childIssuer + "/\\.well-known/keys/?$",
@@ -178,16 +181,17 @@ var tokenResponse = map[int][]framework.Response{http.StatusOK: {{Description: "
 }}}}
 
 type oidcHandler struct {
-	store   *backend.Store
-	apiAddr string
-	callers *callers
+	oidc     *oidc.Service
+	identity *identity.Store
+	apiAddr  string
+	callers  *callers
 }
 
 // issuer is the issuer of this mount's identity tokens: the configured
 // address, else the address given to the plugin, followed by the mount's
 // API path. "" when neither is known.
 func (h *oidcHandler) issuer(ctx context.Context, req *logical.Request) (string, error) {
-	configured, err := h.store.OIDCIssuer(ctx)
+	configured, err := h.oidc.OIDCIssuer(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -206,7 +210,7 @@ func issuerURL(configured, apiAddr, mount, path string) string {
 }
 
 func (h *oidcHandler) readConfig(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	issuer, err := h.store.OIDCIssuer(ctx)
+	issuer, err := h.oidc.OIDCIssuer(ctx)
 	if err != nil {
 		return respondErr(req, err)
 	}
@@ -223,7 +227,7 @@ func (h *oidcHandler) writeConfig(ctx context.Context, req *logical.Request, d *
 		return nil, nil
 	}
 	issuer := raw.(string)
-	if err := h.store.SetOIDCIssuer(ctx, issuer); err != nil {
+	if err := h.oidc.SetOIDCIssuer(ctx, issuer); err != nil {
 		return respondErr(req, err)
 	}
 	if issuer == "" {
@@ -233,11 +237,11 @@ func (h *oidcHandler) writeConfig(ctx context.Context, req *logical.Request, d *
 }
 
 func (h *oidcHandler) keyExists(ctx context.Context, _ *logical.Request, d *framework.FieldData) (bool, error) {
-	return h.store.KeyExists(ctx, d.Get("name").(string))
+	return h.oidc.KeyExists(ctx, d.Get("name").(string))
 }
 
 func (h *oidcHandler) writeKey(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	return done(req, h.store.WriteKey(ctx, d.Get("name").(string), backend.KeyUpdate{
+	return done(req, h.oidc.WriteKey(ctx, d.Get("name").(string), oidc.KeyUpdate{
 		RotationPeriod:   optionalDuration(d, "rotation_period"),
 		VerificationTTL:  optionalDuration(d, "verification_ttl"),
 		Algorithm:        optional[string](d, "algorithm"),
@@ -246,8 +250,8 @@ func (h *oidcHandler) writeKey(ctx context.Context, req *logical.Request, d *fra
 }
 
 func (h *oidcHandler) readKey(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	k, err := h.store.Key(ctx, d.Get("name").(string))
-	return found(req, k, err, func(k *backend.NamedKey) map[string]any {
+	k, err := h.oidc.Key(ctx, d.Get("name").(string))
+	return found(req, k, err, func(k *oidc.NamedKey) map[string]any {
 		return map[string]any{
 			"rotation_period":    int64(k.RotationPeriod.Seconds()),
 			"verification_ttl":   int64(k.VerificationTTL.Seconds()),
@@ -258,15 +262,15 @@ func (h *oidcHandler) readKey(ctx context.Context, req *logical.Request, d *fram
 }
 
 func (h *oidcHandler) deleteKey(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	return done(req, h.store.DeleteKey(ctx, d.Get("name").(string)))
+	return done(req, h.oidc.DeleteKey(ctx, d.Get("name").(string)))
 }
 
 func (h *oidcHandler) rotateKey(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	return done(req, h.store.RotateKey(ctx, d.Get("name").(string), optionalDuration(d, "verification_ttl")))
+	return done(req, h.oidc.RotateKey(ctx, d.Get("name").(string), optionalDuration(d, "verification_ttl")))
 }
 
 func (h *oidcHandler) listKeys(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	names, err := h.store.KeyNames(ctx)
+	names, err := h.oidc.KeyNames(ctx)
 	if err != nil {
 		return respondErr(req, err)
 	}
@@ -274,11 +278,11 @@ func (h *oidcHandler) listKeys(ctx context.Context, req *logical.Request, _ *fra
 }
 
 func (h *oidcHandler) roleExists(ctx context.Context, _ *logical.Request, d *framework.FieldData) (bool, error) {
-	return h.store.RoleExists(ctx, d.Get("name").(string))
+	return h.oidc.RoleExists(ctx, d.Get("name").(string))
 }
 
 func (h *oidcHandler) writeRole(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	return done(req, h.store.WriteRole(ctx, d.Get("name").(string), backend.RoleUpdate{
+	return done(req, h.oidc.WriteRole(ctx, d.Get("name").(string), oidc.RoleUpdate{
 		Key:       optional[string](d, "key"),
 		Template:  optional[string](d, "template"),
 		TTL:       optionalDuration(d, "ttl"),
@@ -288,8 +292,8 @@ func (h *oidcHandler) writeRole(ctx context.Context, req *logical.Request, d *fr
 }
 
 func (h *oidcHandler) readRole(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	r, err := h.store.OIDCRole(ctx, d.Get("name").(string))
-	return found(req, r, err, func(r *backend.Role) map[string]any {
+	r, err := h.oidc.OIDCRole(ctx, d.Get("name").(string))
+	return found(req, r, err, func(r *oidc.Role) map[string]any {
 		m := map[string]any{"client_id": r.ClientID, "key": r.Key, "template": r.Template, "ttl": int64(r.TTL.Seconds())}
 		// Only a role that opted in reads differently from Vault's.
 		if len(r.Audiences) > 0 {
@@ -300,11 +304,11 @@ func (h *oidcHandler) readRole(ctx context.Context, req *logical.Request, d *fra
 }
 
 func (h *oidcHandler) deleteRole(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	return done(req, h.store.DeleteOIDCRole(ctx, d.Get("name").(string)))
+	return done(req, h.oidc.DeleteOIDCRole(ctx, d.Get("name").(string)))
 }
 
 func (h *oidcHandler) listRoles(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	names, err := h.store.OIDCRoleNames(ctx)
+	names, err := h.oidc.OIDCRoleNames(ctx)
 	if err != nil {
 		return respondErr(req, err)
 	}
@@ -316,11 +320,11 @@ func (h *oidcHandler) token(ctx context.Context, req *logical.Request, d *framew
 	if err != nil {
 		return respondErr(req, err)
 	}
-	tok, err := h.store.IssueToken(ctx, backend.TokenRequest{
+	tok, err := h.oidc.IssueToken(ctx, oidc.TokenRequest{
 		Role:   d.Get("name").(string),
 		Issuer: issuer,
-		Caller: func() (*backend.EntityView, error) {
-			v, _, err := h.callers.entity(ctx, req, h.store)
+		Caller: func() (*identity.EntityView, error) {
+			v, _, err := h.callers.entity(ctx, req, h.identity)
 			return v, err
 		},
 	})
@@ -343,7 +347,7 @@ func (h *oidcHandler) introspect(ctx context.Context, req *logical.Request, d *f
 	if err != nil {
 		return respondErr(req, err)
 	}
-	problem, err := h.store.Introspect(ctx, d.Get("token").(string), d.Get("client_id").(string), issuer)
+	problem, err := h.oidc.Introspect(ctx, d.Get("token").(string), d.Get("client_id").(string), issuer)
 	if err != nil {
 		return respondErr(req, err)
 	}
@@ -389,14 +393,14 @@ func (h *oidcHandler) discovery(ctx context.Context, req *logical.Request, d *fr
 		return respondErr(req, err)
 	}
 	if issuer == "" {
-		return respondErr(req, backend.ErrNoIssuer)
+		return respondErr(req, oidc.ErrNoIssuer)
 	}
 	return rawJSON(http.StatusOK, discovery{
 		Issuer:        issuer,
 		Keys:          issuer + "/.well-known/keys",
 		ResponseTypes: []string{"id_token"},
 		Subjects:      []string{"public"},
-		IDTokenAlgs:   backend.SupportedAlgorithms,
+		IDTokenAlgs:   oidc.SupportedAlgorithms,
 	}, "max-age=3600")
 }
 
@@ -404,7 +408,7 @@ func (h *oidcHandler) keys(ctx context.Context, req *logical.Request, d *framewo
 	if bad := checkChildIssuer(d); bad != nil {
 		return bad, nil
 	}
-	keys, maxAge, err := h.store.JWKS(ctx)
+	keys, maxAge, err := h.oidc.JWKS(ctx)
 	if err != nil {
 		return respondErr(req, err)
 	}
@@ -434,11 +438,11 @@ func rawJSON(status int, body any, cacheControl string) (*logical.Response, erro
 }
 
 // optionalDuration reads a TypeDurationSecond field that may be absent.
-func optionalDuration(d *framework.FieldData, key string) backend.Opt[time.Duration] {
+func optionalDuration(d *framework.FieldData, key string) core.Opt[time.Duration] {
 	if v, ok := d.GetOk(key); ok {
-		return backend.Some(time.Duration(v.(int)) * time.Second)
+		return core.Some(time.Duration(v.(int)) * time.Second)
 	}
-	return backend.Opt[time.Duration]{}
+	return core.Opt[time.Duration]{}
 }
 
 var (

@@ -3,12 +3,13 @@ package paths
 import (
 	"context"
 	"errors"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/identity"
 	"net/http"
+
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/oidc"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
-
-	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
 )
 
 // The OAuth 2.0 Device Authorization Grant (RFC 8628), not in Vault: the
@@ -17,7 +18,7 @@ import (
 // device view (authenticated with the person's Vault token, like
 // authorize).
 func devicePaths(c Config, callers *callers) []*framework.Path {
-	h := &providerHandler{store: c.Store, apiAddr: c.APIAddr, callers: callers}
+	h := &providerHandler{oidc: c.Store.OIDC(), identity: c.Store.Identity(), apiAddr: c.APIAddr, callers: callers}
 	provider := "oidc/provider/" + framework.GenericNameRegex("name")
 	return []*framework.Path{
 		{
@@ -57,7 +58,7 @@ func devicePaths(c Config, callers *callers) []*framework.Path {
 
 func (h *providerHandler) deviceAuthorization(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	out, err := h.store.DeviceAuthorization(ctx, backend.DeviceRequest{
+	out, err := h.oidc.DeviceAuthorization(ctx, oidc.DeviceRequest{
 		Provider: name,
 		Auth:     h.clientAuth(req, d),
 		Scope:    d.Get("scope").(string),
@@ -67,20 +68,20 @@ func (h *providerHandler) deviceAuthorization(ctx context.Context, req *logical.
 }
 
 func (h *providerHandler) deviceVerify(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	view, err := h.store.ApproveDevice(ctx, backend.DeviceDecision{
+	view, err := h.oidc.ApproveDevice(ctx, oidc.DeviceDecision{
 		Provider:  d.Get("name").(string),
 		UserCode:  d.Get("user_code").(string),
 		Decision:  d.Get("decision").(string),
 		HasEntity: req.EntityID != "",
-		Caller: func() (*backend.EntityView, error) {
-			v, _, err := h.callers.resolve(ctx, req, h.store)
+		Caller: func() (*identity.EntityView, error) {
+			v, _, err := h.callers.resolve(ctx, req, h.identity)
 			if errors.Is(err, errNoCallerEntity) {
 				return nil, nil
 			}
 			return v, err
 		},
 	})
-	if e, ok := backend.AsOAuthError(err); ok {
+	if e, ok := oidc.AsOAuthError(err); ok {
 		return rawJSON(e.Status, oauthErrorBody(e), "no-store")
 	}
 	if err != nil {

@@ -12,7 +12,9 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/core"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/identity"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/oidc"
 )
 
 // The provider's end_session_endpoint (OpenID Connect RP-Initiated Logout
@@ -41,7 +43,7 @@ var logoutScript = func() signInAsset {
 var logoutParams = []string{"id_token_hint", "client_id", "post_logout_redirect_uri", "state"}
 
 func logoutPaths(c Config) []*framework.Path {
-	h := &logoutHandler{store: c.Store, apiAddr: c.APIAddr}
+	h := &logoutHandler{oidc: c.Store.OIDC(), identity: c.Store.Identity(), apiAddr: c.APIAddr}
 	str := func(desc string) *framework.FieldSchema {
 		return &framework.FieldSchema{Type: framework.TypeString, Description: desc}
 	}
@@ -101,8 +103,9 @@ func logoutPaths(c Config) []*framework.Path {
 }
 
 type logoutHandler struct {
-	store   *backend.Store
-	apiAddr string
+	oidc     *oidc.Service
+	identity *identity.Store
+	apiAddr  string
 }
 
 // logoutPage is what logout.html renders.
@@ -120,9 +123,9 @@ type logoutPageRequest struct {
 	Params map[string]string `json:"params"`
 }
 
-func (h *logoutHandler) request(req *logical.Request, d *framework.FieldData) backend.LogoutRequest {
+func (h *logoutHandler) request(req *logical.Request, d *framework.FieldData) oidc.LogoutRequest {
 	name := d.Get("name").(string)
-	return backend.LogoutRequest{
+	return oidc.LogoutRequest{
 		Provider:              name,
 		IDTokenHint:           d.Get("id_token_hint").(string),
 		ClientID:              d.Get("client_id").(string),
@@ -137,7 +140,7 @@ func (h *logoutHandler) request(req *logical.Request, d *framework.FieldData) ba
 // enabled checks that the provider serves logout: otherwise the path is
 // as absent as before the feature.
 func (h *logoutHandler) enabled(ctx context.Context, name string) (bool, error) {
-	f, err := h.store.ProviderFeatures(ctx, name)
+	f, err := h.oidc.ProviderFeatures(ctx, name)
 	return f.Logout(), err
 }
 
@@ -147,10 +150,10 @@ func (h *logoutHandler) page(ctx context.Context, req *logical.Request, d *frame
 		return h.errorPage(err)
 	}
 	if !ok {
-		return h.errorPage(&backend.OAuthError{Status: http.StatusNotFound, Code: "invalid_request", Description: "the provider does not serve logout: no client of it registered post_logout_redirect_uris"})
+		return h.errorPage(&oidc.OAuthError{Status: http.StatusNotFound, Code: "invalid_request", Description: "the provider does not serve logout: no client of it registered post_logout_redirect_uris"})
 	}
 	r := h.request(req, d)
-	v, err := h.store.CheckLogout(ctx, r)
+	v, err := h.oidc.CheckLogout(ctx, r)
 	if err != nil {
 		return h.errorPage(err)
 	}
@@ -171,7 +174,7 @@ func (h *logoutHandler) post(ctx context.Context, req *logical.Request, d *frame
 		return h.page(ctx, req, d)
 	}
 	fail := func(err error) (*logical.Response, error) {
-		var oe *backend.OAuthError
+		var oe *oidc.OAuthError
 		if !errors.As(err, &oe) {
 			return nil, err
 		}
@@ -182,9 +185,9 @@ func (h *logoutHandler) post(ctx context.Context, req *logical.Request, d *frame
 		return nil, err
 	}
 	if !ok {
-		return fail(&backend.OAuthError{Status: http.StatusNotFound, Code: "invalid_request", Description: "the provider does not serve logout"})
+		return fail(&oidc.OAuthError{Status: http.StatusNotFound, Code: "invalid_request", Description: "the provider does not serve logout"})
 	}
-	v, revoked, err := h.store.Logout(ctx, h.request(req, d))
+	v, revoked, err := h.oidc.Logout(ctx, h.request(req, d))
 	if err != nil {
 		return fail(err)
 	}
@@ -192,7 +195,7 @@ func (h *logoutHandler) post(ctx context.Context, req *logical.Request, d *frame
 	if v.RedirectURI != "" {
 		u, ok := redirectWith(v.RedirectURI, map[string]string{"state": v.State})
 		if !ok {
-			return fail(&backend.OAuthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "post_logout_redirect_uri cannot be used"})
+			return fail(&oidc.OAuthError{Status: http.StatusBadRequest, Code: "invalid_request", Description: "post_logout_redirect_uri cannot be used"})
 		}
 		out["redirect_uri"] = u
 	}
@@ -200,16 +203,16 @@ func (h *logoutHandler) post(ctx context.Context, req *logical.Request, d *frame
 }
 
 func (h *logoutHandler) errorPage(err error) (*logical.Response, error) {
-	var oe *backend.OAuthError
+	var oe *oidc.OAuthError
 	if !errors.As(err, &oe) {
 		status, desc := http.StatusInternalServerError, "The sign-out page could not be prepared. Try again later."
-		if e, ok := backend.AsError(err); ok && e.Status != 0 {
+		if e, ok := core.AsError(err); ok && e.Status != 0 {
 			status = e.Status
 			if status < http.StatusInternalServerError {
 				desc = e.Msg
 			}
 		}
-		oe = &backend.OAuthError{Status: status, Code: "server_error", Description: desc}
+		oe = &oidc.OAuthError{Status: status, Code: "server_error", Description: desc}
 	}
 	page := h.newPage("Sign-out error")
 	page.Error = &signInPageError{Code: oe.Code, Description: oe.Description}

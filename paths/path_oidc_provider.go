@@ -11,18 +11,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/oidc"
+
 	"github.com/hashicorp/vault/api"
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/identity"
 )
 
 // providerHandler serves the OIDC provider: its configuration objects and
 // its OAuth endpoints.
 type providerHandler struct {
-	store   *backend.Store
-	apiAddr string
+	oidc     *oidc.Service
+	identity *identity.Store
+	apiAddr  string
 	// vault asks Vault about callers' tokens (vaultErr when it could not
 	// be made); nil without apiAddr.
 	vault    *api.Client
@@ -31,7 +34,7 @@ type providerHandler struct {
 }
 
 func providerPaths(c Config, callers *callers) []*framework.Path {
-	h := &providerHandler{store: c.Store, apiAddr: c.APIAddr, callers: callers}
+	h := &providerHandler{oidc: c.Store.OIDC(), identity: c.Store.Identity(), apiAddr: c.APIAddr, callers: callers}
 	if c.APIAddr != "" {
 		cfg := api.DefaultConfig()
 		cfg.Address = c.APIAddr
@@ -40,25 +43,25 @@ func providerPaths(c Config, callers *callers) []*framework.Path {
 	name := framework.GenericNameRegex("name")
 	provider := "oidc/provider/" + name
 	return []*framework.Path{
-		h.objectPath(backend.AssignmentObject, "oidc/assignment/"+name, "assignment", map[string]*framework.FieldSchema{
+		h.objectPath(oidc.AssignmentObject, "oidc/assignment/"+name, "assignment", map[string]*framework.FieldSchema{
 			"entity_ids": {Type: framework.TypeCommaStringSlice, Description: "Comma separated string or array of identity entity IDs."},
 			"group_ids":  {Type: framework.TypeCommaStringSlice, Description: "Comma separated string or array of identity group IDs."},
 		}, h.writeAssignment, h.readAssignment, "CRUD operations for OIDC assignments.",
 			"Assignments name the entities and groups that may use the clients listing them. The built-in allow_all admits every entity and cannot be changed."),
-		h.listObjects(backend.AssignmentObject, "oidc/assignment/?$", "assignments", "List OIDC assignments."),
-		h.objectPath(backend.ScopeObject, "oidc/scope/"+name, "scope", map[string]*framework.FieldSchema{
+		h.listObjects(oidc.AssignmentObject, "oidc/assignment/?$", "assignments", "List OIDC assignments."),
+		h.objectPath(oidc.ScopeObject, "oidc/scope/"+name, "scope", map[string]*framework.FieldSchema{
 			"template":    {Type: framework.TypeString, Description: "The template string to use for the scope. This may be in string-ified JSON or base64 format."},
 			"description": {Type: framework.TypeString, Description: "The description of the scope."},
 		}, h.writeScope, h.readScope, "CRUD operations for OIDC scopes.",
 			`Scopes add the claims of their template to ID tokens and userinfo answers when requested. "openid" is reserved.`),
-		h.listObjects(backend.ScopeObject, "oidc/scope/?$", "scopes", "List OIDC scopes."),
-		h.objectPath(backend.ClientObject, "oidc/client/"+name, "client", map[string]*framework.FieldSchema{
+		h.listObjects(oidc.ScopeObject, "oidc/scope/?$", "scopes", "List OIDC scopes."),
+		h.objectPath(oidc.ClientObject, "oidc/client/"+name, "client", map[string]*framework.FieldSchema{
 			"redirect_uris":                {Type: framework.TypeCommaStringSlice, Description: "Comma separated string or array of redirect URIs used by the client. One of these values must exactly match the redirect_uri parameter value used in each authentication request."},
 			"assignments":                  {Type: framework.TypeCommaStringSlice, Description: "Comma separated string or array of assignment resources."},
-			"key":                          {Type: framework.TypeString, Default: backend.DefaultKeyName, Description: "A reference to a named key resource. Cannot be modified after creation. Defaults to the 'default' key."},
+			"key":                          {Type: framework.TypeString, Default: oidc.DefaultKeyName, Description: "A reference to a named key resource. Cannot be modified after creation. Defaults to the 'default' key."},
 			"id_token_ttl":                 {Type: framework.TypeDurationSecond, Default: "24h", Description: "The time-to-live for ID tokens obtained by the client."},
 			"access_token_ttl":             {Type: framework.TypeDurationSecond, Default: "24h", Description: "The time-to-live for access tokens obtained by the client."},
-			"client_type":                  {Type: framework.TypeString, Default: backend.ClientConfidential, Description: "The client type based on its ability to maintain confidentiality of credentials. The following client types are supported: 'confidential', 'public'. Defaults to 'confidential'."},
+			"client_type":                  {Type: framework.TypeString, Default: oidc.ClientConfidential, Description: "The client type based on its ability to maintain confidentiality of credentials. The following client types are supported: 'confidential', 'public'. Defaults to 'confidential'."},
 			"refresh_token_ttl":            {Type: framework.TypeDurationSecond, Default: 0, Description: "Lifetime of refresh tokens, renewed at each use (they rotate). 0, the default, issues no refresh tokens. Not in Vault's built-in engine."},
 			"client_credentials_entity_id": {Type: framework.TypeString, Description: "The entity a confidential client acts as with the client_credentials grant; unset, the grant is refused. Not in Vault's built-in engine."},
 			"jwks":                         {Type: framework.TypeString, Description: "A JSON Web Key Set (JSON) of the public keys with which a confidential client signs private_key_jwt client assertions at the token, introspection and revocation endpoints; its secret stays usable. Private keys are refused. \"\" removes it. Read only when set. Not in Vault's built-in engine."},
@@ -71,7 +74,7 @@ func providerPaths(c Config, callers *callers) []*framework.Path {
 			"Clients are the relying parties of the providers. client_id and, for confidential clients, client_secret are generated."),
 		listPath("oidc/client/?$", framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationSuffix: "clients"}, h.listClients,
 			"List OIDC clients.", "List OIDC clients.", "Lists client names; key_info holds each client as read, without its secret."),
-		h.objectPath(backend.ProviderObj, provider, "provider", map[string]*framework.FieldSchema{
+		h.objectPath(oidc.ProviderObj, provider, "provider", map[string]*framework.FieldSchema{
 			"issuer":             {Type: framework.TypeString, Description: "Specifies what will be used for the iss claim of ID tokens: scheme, host and optional port. Defaults to Vault's address given to the plugin; /v1/<mount>/oidc/provider/<name> is appended."},
 			"allowed_client_ids": {Type: framework.TypeCommaStringSlice, Description: "The client IDs that are permitted to use the provider. \"*\" allows all."},
 			"scopes_supported":   {Type: framework.TypeCommaStringSlice, Description: "The scopes supported for requesting on the provider."},
@@ -200,7 +203,7 @@ func rawResponse(desc string) map[int][]framework.Response {
 }
 
 // objectPath is the CRUD path of a provider object kind.
-func (h *providerHandler) objectPath(kind backend.ProviderObject, pattern, what string, fields map[string]*framework.FieldSchema,
+func (h *providerHandler) objectPath(kind oidc.ProviderObject, pattern, what string, fields map[string]*framework.FieldSchema,
 	write, read framework.OperationFunc, synopsis, help string,
 ) *framework.Path {
 	return &framework.Path{
@@ -208,7 +211,7 @@ func (h *providerHandler) objectPath(kind backend.ProviderObject, pattern, what 
 		DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationSuffix: what},
 		Fields:       merge(nameField(what), fields),
 		ExistenceCheck: func(ctx context.Context, _ *logical.Request, d *framework.FieldData) (bool, error) {
-			return h.store.ProviderObjectExists(ctx, kind, d.Get("name").(string))
+			return h.oidc.ProviderObjectExists(ctx, kind, d.Get("name").(string))
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.CreateOperation: &framework.PathOperation{Callback: write, Summary: "Create an " + what + ".", DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "write"}, Responses: noContent},
@@ -216,7 +219,7 @@ func (h *providerHandler) objectPath(kind backend.ProviderObject, pattern, what 
 			logical.ReadOperation:   &framework.PathOperation{Callback: read, Summary: "Read an " + what + ".", DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read"}},
 			logical.DeleteOperation: &framework.PathOperation{
 				Callback: func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-					return done(req, h.store.DeleteProviderObject(ctx, kind, d.Get("name").(string)))
+					return done(req, h.oidc.DeleteProviderObject(ctx, kind, d.Get("name").(string)))
 				},
 				Summary: "Delete an " + what + ".", DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "delete"}, Responses: noContent,
 			},
@@ -226,10 +229,10 @@ func (h *providerHandler) objectPath(kind backend.ProviderObject, pattern, what 
 	}
 }
 
-func (h *providerHandler) listObjects(kind backend.ProviderObject, pattern, what, summary string) *framework.Path {
+func (h *providerHandler) listObjects(kind oidc.ProviderObject, pattern, what, summary string) *framework.Path {
 	return listPath(pattern, framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationSuffix: what},
 		func(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-			names, err := h.store.ProviderObjectNames(ctx, kind)
+			names, err := h.oidc.ProviderObjectNames(ctx, kind)
 			if err != nil {
 				return respondErr(req, err)
 			}
@@ -238,35 +241,35 @@ func (h *providerHandler) listObjects(kind backend.ProviderObject, pattern, what
 }
 
 func (h *providerHandler) writeAssignment(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	return done(req, h.store.WriteAssignment(ctx, d.Get("name").(string), backend.AssignmentUpdate{
+	return done(req, h.oidc.WriteAssignment(ctx, d.Get("name").(string), oidc.AssignmentUpdate{
 		EntityIDs: optional[[]string](d, "entity_ids"),
 		GroupIDs:  optional[[]string](d, "group_ids"),
 	}))
 }
 
 func (h *providerHandler) readAssignment(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	a, err := h.store.Assignment(ctx, d.Get("name").(string))
-	return found(req, a, err, func(a *backend.Assignment) map[string]any {
+	a, err := h.oidc.Assignment(ctx, d.Get("name").(string))
+	return found(req, a, err, func(a *oidc.Assignment) map[string]any {
 		return map[string]any{"entity_ids": a.EntityIDs, "group_ids": a.GroupIDs}
 	})
 }
 
 func (h *providerHandler) writeScope(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	return done(req, h.store.WriteScope(ctx, d.Get("name").(string), backend.ScopeUpdate{
+	return done(req, h.oidc.WriteScope(ctx, d.Get("name").(string), oidc.ScopeUpdate{
 		Template:    optional[string](d, "template"),
 		Description: optional[string](d, "description"),
 	}))
 }
 
 func (h *providerHandler) readScope(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	sc, err := h.store.OIDCScope(ctx, d.Get("name").(string))
-	return found(req, sc, err, func(sc *backend.Scope) map[string]any {
+	sc, err := h.oidc.OIDCScope(ctx, d.Get("name").(string))
+	return found(req, sc, err, func(sc *oidc.Scope) map[string]any {
 		return map[string]any{"template": sc.Template, "description": sc.Description}
 	})
 }
 
 func (h *providerHandler) writeClient(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	return done(req, h.store.WriteClient(ctx, d.Get("name").(string), backend.ClientUpdate{
+	return done(req, h.oidc.WriteClient(ctx, d.Get("name").(string), oidc.ClientUpdate{
 		RedirectURIs:              optional[[]string](d, "redirect_uris"),
 		Assignments:               optional[[]string](d, "assignments"),
 		Key:                       optional[string](d, "key"),
@@ -285,7 +288,7 @@ func (h *providerHandler) writeClient(ctx context.Context, req *logical.Request,
 }
 
 // clientData is a client as read; the secret only when asked.
-func clientData(c *backend.Client, secret bool) map[string]any {
+func clientData(c *oidc.Client, secret bool) map[string]any {
 	m := map[string]any{
 		"redirect_uris":                c.RedirectURIs,
 		"assignments":                  c.Assignments,
@@ -297,7 +300,7 @@ func clientData(c *backend.Client, secret bool) map[string]any {
 		"client_id":                    c.ClientID,
 		"client_type":                  c.ClientType,
 	}
-	if secret && c.ClientType == backend.ClientConfidential {
+	if secret && c.ClientType == oidc.ClientConfidential {
 		m["client_secret"] = c.ClientSecret
 	}
 	// Only a client that opted in reads differently from Vault's.
@@ -324,12 +327,12 @@ func clientData(c *backend.Client, secret bool) map[string]any {
 }
 
 func (h *providerHandler) readClient(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	c, err := h.store.OIDCClient(ctx, d.Get("name").(string))
-	return found(req, c, err, func(c *backend.Client) map[string]any { return clientData(c, true) })
+	c, err := h.oidc.OIDCClient(ctx, d.Get("name").(string))
+	return found(req, c, err, func(c *oidc.Client) map[string]any { return clientData(c, true) })
 }
 
 func (h *providerHandler) listClients(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	clients, err := h.store.OIDCClients(ctx)
+	clients, err := h.oidc.OIDCClients(ctx)
 	if err != nil {
 		return respondErr(req, err)
 	}
@@ -343,7 +346,7 @@ func (h *providerHandler) listClients(ctx context.Context, req *logical.Request,
 }
 
 func (h *providerHandler) writeProvider(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	warnings, err := h.store.WriteProvider(ctx, d.Get("name").(string), backend.ProviderUpdate{
+	warnings, err := h.oidc.WriteProvider(ctx, d.Get("name").(string), oidc.ProviderUpdate{
 		Issuer:           optional[string](d, "issuer"),
 		AllowedClientIDs: optional[[]string](d, "allowed_client_ids"),
 		ScopesSupported:  optional[[]string](d, "scopes_supported"),
@@ -361,7 +364,7 @@ func (h *providerHandler) issuer(req *logical.Request, name, configured string) 
 	return issuerURL(configured, h.apiAddr, req.MountPoint, "oidc/provider/"+name)
 }
 
-func (h *providerHandler) providerData(req *logical.Request, p *backend.Provider) map[string]any {
+func (h *providerHandler) providerData(req *logical.Request, p *oidc.Provider) map[string]any {
 	return map[string]any{
 		"issuer":             h.issuer(req, p.Name, p.Issuer),
 		"allowed_client_ids": p.AllowedClientIDs,
@@ -371,12 +374,12 @@ func (h *providerHandler) providerData(req *logical.Request, p *backend.Provider
 }
 
 func (h *providerHandler) readProvider(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	p, err := h.store.OIDCProvider(ctx, d.Get("name").(string))
-	return found(req, p, err, func(p *backend.Provider) map[string]any { return h.providerData(req, p) })
+	p, err := h.oidc.OIDCProvider(ctx, d.Get("name").(string))
+	return found(req, p, err, func(p *oidc.Provider) map[string]any { return h.providerData(req, p) })
 }
 
 func (h *providerHandler) listProviders(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	providers, err := h.store.OIDCProviders(ctx, d.Get("allowed_client_id").(string))
+	providers, err := h.oidc.OIDCProviders(ctx, d.Get("allowed_client_id").(string))
 	if err != nil {
 		return respondErr(req, err)
 	}
@@ -432,7 +435,7 @@ func rawNotFound() (*logical.Response, error) {
 }
 
 func (h *providerHandler) discovery(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	p, err := h.store.OIDCProvider(ctx, d.Get("name").(string))
+	p, err := h.oidc.OIDCProvider(ctx, d.Get("name").(string))
 	if err != nil {
 		return respondErr(req, err)
 	}
@@ -441,26 +444,26 @@ func (h *providerHandler) discovery(ctx context.Context, req *logical.Request, d
 	}
 	issuer := h.issuer(req, p.Name, p.Issuer)
 	if issuer == "" {
-		return respondErr(req, backend.ErrNoIssuer)
+		return respondErr(req, oidc.ErrNoIssuer)
 	}
 	clientAuth := []string{"client_secret_basic", "client_secret_post"}
 	tokenAuth := []string{"none", "client_secret_basic", "client_secret_post"}
 	// The opt-in features are listed only once a client of the provider
 	// uses them; until then the document is as before.
-	features, err := h.store.ProviderFeatures(ctx, p.Name)
+	features, err := h.oidc.ProviderFeatures(ctx, p.Name)
 	if err != nil {
 		return respondErr(req, err)
 	}
 	var keyAlgs []string
 	if features.PrivateKeyJWT {
-		clientAuth = append(clientAuth, backend.PrivateKeyJWT)
-		tokenAuth = append(tokenAuth, backend.PrivateKeyJWT)
-		keyAlgs = backend.SupportedAlgorithms
+		clientAuth = append(clientAuth, oidc.PrivateKeyJWT)
+		tokenAuth = append(tokenAuth, oidc.PrivateKeyJWT)
+		keyAlgs = oidc.SupportedAlgorithms
 	}
-	grantTypes := backend.GrantTypes
+	grantTypes := oidc.GrantTypes
 	var deviceEndpoint string
 	if features.DeviceGrant {
-		grantTypes = append(slices.Clone(grantTypes), backend.GrantDeviceCode)
+		grantTypes = append(slices.Clone(grantTypes), oidc.GrantDeviceCode)
 		deviceEndpoint = issuer + "/device"
 	}
 	var endSessionEndpoint string
@@ -473,9 +476,9 @@ func (h *providerHandler) discovery(ctx context.Context, req *logical.Request, d
 		Authorization:          issuer + "/sign-in",
 		Token:                  issuer + "/token",
 		UserInfo:               issuer + "/userinfo",
-		IDTokenAlgs:            backend.SupportedAlgorithms,
+		IDTokenAlgs:            oidc.SupportedAlgorithms,
 		ResponseTypes:          []string{"code"},
-		Scopes:                 append(append([]string{}, p.ScopesSupported...), backend.OpenIDScope),
+		Scopes:                 append(append([]string{}, p.ScopesSupported...), oidc.OpenIDScope),
 		Claims:                 []string{},
 		Subjects:               []string{"public"},
 		GrantTypes:             grantTypes,
@@ -497,7 +500,7 @@ func (h *providerHandler) discovery(ctx context.Context, req *logical.Request, d
 }
 
 func (h *providerHandler) keys(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	keys, ok, err := h.store.ProviderKeys(ctx, d.Get("name").(string))
+	keys, ok, err := h.oidc.ProviderKeys(ctx, d.Get("name").(string))
 	if err != nil {
 		return respondErr(req, err)
 	}
@@ -530,10 +533,10 @@ func authorizeFields(maxAge *framework.FieldSchema) map[string]*framework.FieldS
 
 // authorizeRequest reads an authentication request's parameters, all but
 // max_age, which the two paths read differently.
-func authorizeRequest(d *framework.FieldData) backend.AuthorizeRequest {
+func authorizeRequest(d *framework.FieldData) oidc.AuthorizeRequest {
 	_, request := d.GetOk("request")
 	_, requestURI := d.GetOk("request_uri")
-	return backend.AuthorizeRequest{
+	return oidc.AuthorizeRequest{
 		Provider:            d.Get("name").(string),
 		ClientID:            d.Get("client_id").(string),
 		RedirectURI:         d.Get("redirect_uri").(string),
@@ -552,16 +555,16 @@ func (h *providerHandler) authorize(ctx context.Context, req *logical.Request, d
 	r := authorizeRequest(d)
 	r.MaxAge = optional[int](d, "max_age")
 	r.HasEntity = req.EntityID != ""
-	r.Caller = func() (*backend.EntityView, error) {
-		v, _, err := h.callers.resolve(ctx, req, h.store)
+	r.Caller = func() (*identity.EntityView, error) {
+		v, _, err := h.callers.resolve(ctx, req, h.identity)
 		if errors.Is(err, errNoCallerEntity) {
 			return nil, nil
 		}
 		return v, err
 	}
 	r.TokenCreated = func() (time.Time, error) { return h.tokenCreated(ctx, req) }
-	code, err := h.store.Authorize(ctx, r)
-	if e, ok := backend.AsOAuthError(err); ok {
+	code, err := h.oidc.Authorize(ctx, r)
+	if e, ok := oidc.AsOAuthError(err); ok {
 		body := oauthErrorBody(e)
 		body["state"] = e.State
 		return rawJSON(e.Status, body, "")
@@ -635,8 +638,8 @@ func bearer(req *logical.Request) (string, bool) {
 // clientAuth reads a client's credentials: HTTP Basic, else the body; or a
 // private_key_jwt client assertion, whose aud is checked against the
 // provider's issuer.
-func (h *providerHandler) clientAuth(req *logical.Request, d *framework.FieldData) backend.ClientAuth {
-	a := backend.ClientAuth{
+func (h *providerHandler) clientAuth(req *logical.Request, d *framework.FieldData) oidc.ClientAuth {
+	a := oidc.ClientAuth{
 		ID: d.Get("client_id").(string), Secret: d.Get("client_secret").(string),
 		AssertionType: d.Get("client_assertion_type").(string), Assertion: d.Get("client_assertion").(string),
 		Issuer: h.issuerFunc(req, d.Get("name").(string)),
@@ -660,7 +663,7 @@ func unescape(s string) string {
 }
 
 // oauthErrorBody is the JSON body of an OAuth error answer.
-func oauthErrorBody(e *backend.OAuthError) map[string]any {
+func oauthErrorBody(e *oidc.OAuthError) map[string]any {
 	return map[string]any{"error": e.Code, "error_description": e.Description}
 }
 
@@ -669,7 +672,7 @@ func oauthErrorBody(e *backend.OAuthError) map[string]any {
 func oauthResponse(err error, body any) (*logical.Response, error) {
 	status := http.StatusOK
 	if err != nil {
-		e, ok := backend.AsOAuthError(err)
+		e, ok := oidc.AsOAuthError(err)
 		if !ok {
 			return nil, err
 		}
@@ -692,7 +695,7 @@ func (h *providerHandler) issuerFunc(req *logical.Request, name string) func(str
 
 func (h *providerHandler) token(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	out, err := h.store.ExchangeToken(ctx, backend.TokenExchange{
+	out, err := h.oidc.ExchangeToken(ctx, oidc.TokenExchange{
 		Provider:     name,
 		Auth:         h.clientAuth(req, d),
 		GrantType:    d.Get("grant_type").(string),
@@ -709,11 +712,11 @@ func (h *providerHandler) token(ctx context.Context, req *logical.Request, d *fr
 
 func (h *providerHandler) userInfo(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	token, ok := bearer(req)
-	claims, err := h.store.UserInfo(ctx, d.Get("name").(string), token, ok)
+	claims, err := h.oidc.UserInfo(ctx, d.Get("name").(string), token, ok)
 	if err == nil {
 		return rawJSON(http.StatusOK, claims, "")
 	}
-	e, isOAuth := backend.AsOAuthError(err)
+	e, isOAuth := oidc.AsOAuthError(err)
 	if !isOAuth {
 		return nil, err
 	}
@@ -729,11 +732,11 @@ func (h *providerHandler) userInfo(ctx context.Context, req *logical.Request, d 
 
 func (h *providerHandler) introspect(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	out, err := h.store.IntrospectGrant(ctx, name, h.clientAuth(req, d), d.Get("token").(string), d.Get("token_type_hint").(string), h.issuerFunc(req, name))
+	out, err := h.oidc.IntrospectGrant(ctx, name, h.clientAuth(req, d), d.Get("token").(string), d.Get("token_type_hint").(string), h.issuerFunc(req, name))
 	return oauthResponse(err, out)
 }
 
 func (h *providerHandler) revoke(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	err := h.store.RevokeGrant(ctx, d.Get("name").(string), h.clientAuth(req, d), d.Get("token").(string), d.Get("token_type_hint").(string))
+	err := h.oidc.RevokeGrant(ctx, d.Get("name").(string), h.clientAuth(req, d), d.Get("token").(string), d.Get("token_type_hint").(string))
 	return oauthResponse(err, map[string]any{})
 }

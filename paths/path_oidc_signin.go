@@ -19,7 +19,8 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
-	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/core"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/oidc"
 )
 
 // The browser sign-in page of the OIDC provider: its discovery document's
@@ -87,7 +88,7 @@ var signInAssets = func() map[string]signInAsset {
 var signInParams = slices.Sorted(maps.Keys(authorizeFields(nil)))
 
 func signInPaths(c Config) []*framework.Path {
-	h := &signInHandler{store: c.Store}
+	h := &signInHandler{oidc: c.Store.OIDC()}
 	str := func(desc string) *framework.FieldSchema {
 		return &framework.FieldSchema{Type: framework.TypeString, Query: true, Description: desc}
 	}
@@ -140,7 +141,7 @@ func signInPaths(c Config) []*framework.Path {
 }
 
 type signInHandler struct {
-	store *backend.Store
+	oidc *oidc.Service
 }
 
 // signInPage is what page.html renders.
@@ -217,17 +218,17 @@ func (h *signInHandler) page(ctx context.Context, req *logical.Request, d *frame
 		if err != nil {
 			badMaxAge = true
 		} else {
-			ar.MaxAge = backend.Some(n)
+			ar.MaxAge = core.Some(n)
 		}
 	}
 
-	view, err := h.store.CheckAuthorize(ctx, ar)
+	view, err := h.oidc.CheckAuthorize(ctx, ar)
 	if err == nil && badMaxAge {
 		// The rest of the request is valid, so the client is told.
-		err = backend.AuthzError(ar, "invalid_request", "max_age must be a number of seconds")
+		err = oidc.AuthzError(ar, "invalid_request", "max_age must be a number of seconds")
 	}
 	if err == nil && len(view.Methods) == 0 {
-		err = backend.AuthzError(ar, "server_error", "the provider has no sign-in methods configured (sign_in_methods)")
+		err = oidc.AuthzError(ar, "server_error", "the provider has no sign-in methods configured (sign_in_methods)")
 	}
 	if err != nil {
 		return h.errorPage(req, ar, err)
@@ -240,7 +241,7 @@ func (h *signInHandler) page(ctx context.Context, req *logical.Request, d *frame
 	}
 	// The provider keeps its methods trimmed of slashes.
 	for _, m := range view.Methods {
-		if m == backend.TokenSignIn {
+		if m == oidc.TokenSignIn {
 			page.Methods = append(page.Methods, signInMethod{Kind: "token", Label: "Vault token"})
 			continue
 		}
@@ -260,18 +261,18 @@ func (h *signInHandler) page(ctx context.Context, req *logical.Request, d *frame
 
 // errorPage shows why a request cannot be served, with a way back to the
 // client when it may be told.
-func (h *signInHandler) errorPage(req *logical.Request, ar backend.AuthorizeRequest, err error) (*logical.Response, error) {
-	var oe *backend.OAuthError
+func (h *signInHandler) errorPage(req *logical.Request, ar oidc.AuthorizeRequest, err error) (*logical.Response, error) {
+	var oe *oidc.OAuthError
 	if !errors.As(err, &oe) {
 		status := http.StatusInternalServerError
 		desc := "The sign-in page could not be prepared. Try again later."
-		if e, ok := backend.AsError(err); ok && e.Status != 0 {
+		if e, ok := core.AsError(err); ok && e.Status != 0 {
 			status = e.Status
 			if status < http.StatusInternalServerError {
 				desc = e.Msg
 			}
 		}
-		oe = &backend.OAuthError{Status: status, Code: "server_error", Description: desc}
+		oe = &oidc.OAuthError{Status: status, Code: "server_error", Description: desc}
 	}
 	status := oe.Status
 	if status == 0 {
@@ -380,7 +381,7 @@ func redirectWith(uri string, params map[string]string) (string, bool) {
 // scopeDescription explains, on the consent screen, a scope that has no
 // description of its own.
 func scopeDescription(scope string) string {
-	if scope == backend.OpenIDScope {
+	if scope == oidc.OpenIDScope {
 		return "Sign you in with your Vault identity (your entity ID)."
 	}
 	return "Your identity's \u201c" + scope + "\u201d information."
@@ -390,18 +391,18 @@ func scopeDescription(scope string) string {
 // client of the provider has device_grant set.
 func (h *signInHandler) devicePage(ctx context.Context, req *logical.Request, name, userCode string) (*logical.Response, error) {
 	fail := func(status int, desc string) (*logical.Response, error) {
-		return h.errorPage(req, backend.AuthorizeRequest{}, &backend.OAuthError{Status: status, Code: "invalid_request", Description: desc})
+		return h.errorPage(req, oidc.AuthorizeRequest{}, &oidc.OAuthError{Status: status, Code: "invalid_request", Description: desc})
 	}
-	features, err := h.store.ProviderFeatures(ctx, name)
+	features, err := h.oidc.ProviderFeatures(ctx, name)
 	if err != nil {
-		return h.errorPage(req, backend.AuthorizeRequest{}, err)
+		return h.errorPage(req, oidc.AuthorizeRequest{}, err)
 	}
 	if !features.DeviceGrant {
 		return fail(http.StatusBadRequest, "the provider has no client allowed the device grant")
 	}
-	p, err := h.store.OIDCProvider(ctx, name)
+	p, err := h.oidc.OIDCProvider(ctx, name)
 	if err != nil {
-		return h.errorPage(req, backend.AuthorizeRequest{}, err)
+		return h.errorPage(req, oidc.AuthorizeRequest{}, err)
 	}
 	if p == nil || len(p.SignInMethods) == 0 {
 		return fail(http.StatusBadRequest, "the provider has no sign-in methods configured (sign_in_methods)")
@@ -412,7 +413,7 @@ func (h *signInHandler) devicePage(ctx context.Context, req *logical.Request, na
 		page.UserCode = userCode
 	}
 	for _, m := range p.SignInMethods {
-		if m == backend.TokenSignIn {
+		if m == oidc.TokenSignIn {
 			page.Methods = append(page.Methods, signInMethod{Kind: "token", Label: "Vault token"})
 			continue
 		}

@@ -2,6 +2,7 @@ package paths_test
 
 import (
 	"encoding/json"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/oidc"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,7 +13,6 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/stretchr/testify/require"
 
-	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
 	"github.com/vault-identity/vault-plugin-secrets-identity/internal/testutil"
 )
 
@@ -52,7 +52,7 @@ func jwks(t *testing.T, b *testutil.Backend) jose.JSONWebKeySet {
 
 func TestOIDCTokenEveryAlgorithm(t *testing.T) {
 	b, entityID := oidcBackend(t)
-	for _, alg := range backend.SupportedAlgorithms {
+	for _, alg := range oidc.SupportedAlgorithms {
 		t.Run(alg, func(t *testing.T) {
 			key, role := "k-"+alg, "r-"+alg
 			require.Equal(t, http.StatusNoContent, b.Write("oidc/key/"+key, map[string]any{"algorithm": alg, "allowed_client_ids": "*"}).Status)

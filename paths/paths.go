@@ -4,6 +4,7 @@
 package paths
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
@@ -12,11 +13,15 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/core"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/identity"
 	"github.com/vault-identity/vault-plugin-secrets-identity/internal/mounttable"
 )
 
-// Config is what the paths need besides the store.
+// Config is what the paths need.
 type Config struct {
+	// Store is the mount's engine: each family of paths gets the part it
+	// serves, and every request waits for the store's load first.
 	Store *backend.Store
 	// Version is the running plugin's version.
 	Version string
@@ -33,14 +38,14 @@ type Config struct {
 
 // All returns every path of the engine.
 func All(c Config) []*framework.Path {
-	s := c.Store
+	ids := c.Store.Identity()
 	callers := newCallers(c.System)
-	return slices.Concat(
-		entityPaths(s),
-		entityAliasPaths(s),
-		groupPaths(s),
-		groupAliasPaths(s),
-		lookupPaths(s, callers),
+	return afterLoad(c.Store.Ready, slices.Concat(
+		entityPaths(ids),
+		entityAliasPaths(ids),
+		groupPaths(ids),
+		groupAliasPaths(ids),
+		lookupPaths(ids, callers),
 		oidcPaths(c, callers),
 		providerPaths(c, callers),
 		devicePaths(c, callers),
@@ -49,7 +54,41 @@ func All(c Config) []*framework.Path {
 		mfaPaths(c, callers),
 		infoPaths(c),
 		configPaths(c),
-	)
+	))
+}
+
+// afterLoad makes every operation and existence check of paths wait for the
+// store's load (ready), in case a request arrives before it has ended: the
+// one place readiness is checked.
+func afterLoad(ready func(context.Context) error, paths []*framework.Path) []*framework.Path {
+	for _, p := range paths {
+		for op, h := range p.Operations {
+			props := h.Properties()
+			next := h.Handler()
+			p.Operations[op] = &framework.PathOperation{
+				Callback: func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+					if err := ready(ctx); err != nil {
+						return nil, err
+					}
+					return next(ctx, req, d)
+				},
+				Summary: props.Summary, Description: props.Description, Examples: props.Examples,
+				Responses: props.Responses, Unpublished: props.Unpublished, Deprecated: props.Deprecated,
+				ForwardPerformanceSecondary: props.ForwardPerformanceSecondary,
+				ForwardPerformanceStandby:   props.ForwardPerformanceStandby,
+				DisplayAttrs:                props.DisplayAttrs,
+			}
+		}
+		if check := p.ExistenceCheck; check != nil {
+			p.ExistenceCheck = func(ctx context.Context, req *logical.Request, d *framework.FieldData) (bool, error) {
+				if err := ready(ctx); err != nil {
+					return false, err
+				}
+				return check(ctx, req, d)
+			}
+		}
+	}
+	return paths
 }
 
 // Unauthenticated are the paths Vault serves without a token.
@@ -79,11 +118,11 @@ var Unauthenticated = []string{
 // becomes an error response with Vault's message and status; anything else
 // is an internal error (500).
 func respondErr(req *logical.Request, err error) (*logical.Response, error) {
-	var clash *backend.MergeConflictError
+	var clash *identity.MergeConflictError
 	if errors.As(err, &clash) {
 		return logical.ErrorResponseWithData(clash.Clashes, "%s", clash.Msg), nil
 	}
-	if e, ok := backend.AsError(err); ok {
+	if e, ok := core.AsError(err); ok {
 		resp := logical.ErrorResponse(e.Msg)
 		switch e.Status {
 		case http.StatusBadRequest:
@@ -123,11 +162,11 @@ func idResponse(id, canonicalID string) *logical.Response {
 }
 
 // optional reads a field that Vault treats differently when absent.
-func optional[T any](d *framework.FieldData, key string) backend.Opt[T] {
+func optional[T any](d *framework.FieldData, key string) core.Opt[T] {
 	if v, ok := d.GetOk(key); ok {
-		return backend.Some(v.(T))
+		return core.Some(v.(T))
 	}
-	return backend.Opt[T]{}
+	return core.Opt[T]{}
 }
 
 // Shared response declarations.
@@ -218,8 +257,8 @@ var pageFields = map[string]*framework.FieldSchema{
 }
 
 // pageOf reads the page of a list request.
-func pageOf(d *framework.FieldData) backend.Page {
-	p := backend.Page{}
+func pageOf(d *framework.FieldData) identity.Page {
+	p := identity.Page{}
 	if v, ok := d.GetOk("after"); ok {
 		p.After = v.(string)
 	}

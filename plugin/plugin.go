@@ -70,18 +70,18 @@ func New(conf *logical.BackendConfig) *framework.Backend {
 		Mounts:  mounts,
 	})
 	// The indexes load in the background, so that Vault's unseal does not
-	// wait for a large store; requests wait for the load (Store.ready).
+	// wait for a large store; requests wait for the load (Store.Ready).
 	loadCtx, stopLoad := context.WithCancel(context.Background())
 	b := &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
 		PathsSpecial: &logical.Paths{
 			Unauthenticated: paths.Unauthenticated,
-			SealWrapStorage: []string{backend.SealWrapPrefix, backend.MFASealWrapPrefix, backend.ClientSealWrapPrefix, backend.ConfigSealWrapPrefix},
+			SealWrapStorage: backend.SealWrapPrefixes,
 		},
 		InitializeFunc: func(context.Context, *logical.InitializationRequest) error {
 			go func() {
-				if err := store.Load(loadCtx); err != nil && loadCtx.Err() == nil {
+				if err := store.Ready(loadCtx); err != nil && loadCtx.Err() == nil {
 					logger.Error("loading the identity store failed; the next request retries", "error", err)
 				}
 			}()
@@ -110,7 +110,7 @@ func New(conf *logical.BackendConfig) *framework.Backend {
 		// The token's problems are recorded for config and info reads,
 		// never returned: the mount checks accessors by form meanwhile.
 		mounts.Tick(ctx)
-		return errors.Join(store.RunPeriodic(ctx), store.SweepGrants(ctx), store.SnapshotIfDue(ctx))
+		return store.Periodic(ctx)
 	}
 	return b
 }

@@ -24,7 +24,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/api"
 
-	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/identity"
 )
 
 // ErrNoToken is the answer of every lookup while the mount has no token.
@@ -82,7 +82,7 @@ type Status struct {
 
 // table is one read of Vault's auth mount table; never modified.
 type table struct {
-	byAccessor map[string]backend.Mount
+	byAccessor map[string]identity.Mount
 	types      map[string]bool
 }
 
@@ -112,7 +112,7 @@ type Table struct {
 	logged   map[string]bool // the problems logged for tok, while they last
 }
 
-var _ backend.MountTable = (*Table)(nil)
+var _ identity.MountTable = (*Table)(nil)
 
 // New returns a Table that reads nothing until asked.
 func New(o Options) *Table {
@@ -143,10 +143,10 @@ func New(o Options) *Table {
 
 // Mount returns the auth mount with this accessor and whether Vault has
 // one; an error when the table cannot be read (no token, or it fails).
-func (t *Table) Mount(ctx context.Context, accessor string) (backend.Mount, bool, error) {
+func (t *Table) Mount(ctx context.Context, accessor string) (identity.Mount, bool, error) {
 	tab, err := t.lookup(ctx, func(tab *table) bool { _, ok := tab.byAccessor[accessor]; return ok })
 	if err != nil {
-		return backend.Mount{}, false, err
+		return identity.Mount{}, false, err
 	}
 	m, ok := tab.byAccessor[accessor]
 	return m, ok, nil
@@ -256,12 +256,12 @@ func (t *Table) read(ctx context.Context, tok string) (*table, error) {
 	if err != nil {
 		return nil, err
 	}
-	tab := &table{byAccessor: make(map[string]backend.Mount, len(list)), types: map[string]bool{}}
+	tab := &table{byAccessor: make(map[string]identity.Mount, len(list)), types: map[string]bool{}}
 	for path, m := range list {
 		if m == nil || m.Accessor == "" {
 			continue
 		}
-		tab.byAccessor[m.Accessor] = backend.Mount{Accessor: m.Accessor, Path: "auth/" + path, Type: m.Type, Local: m.Local}
+		tab.byAccessor[m.Accessor] = identity.Mount{Accessor: m.Accessor, Path: "auth/" + path, Type: m.Type, Local: m.Local}
 		tab.types[m.Type] = true
 	}
 	return tab, nil

@@ -12,7 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
 
-	"github.com/vault-identity/vault-plugin-secrets-identity/backend"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/identity"
 	"github.com/vault-identity/vault-plugin-secrets-identity/internal/testutil"
 )
 
@@ -82,11 +82,11 @@ func TestMountsComeFromVaultsTable(t *testing.T) {
 	m, ok, err := f.table.Mount(ctx, userpass)
 	require.NoError(t, err)
 	require.True(t, ok)
-	require.Equal(t, backend.Mount{Accessor: userpass, Path: "auth/userpass/", Type: "userpass"}, m)
+	require.Equal(t, identity.Mount{Accessor: userpass, Path: "auth/userpass/", Type: "userpass"}, m)
 	m, ok, err = f.table.Mount(ctx, local)
 	require.NoError(t, err)
 	require.True(t, ok)
-	require.Equal(t, backend.Mount{Accessor: local, Path: "auth/local/", Type: "userpass", Local: true}, m)
+	require.Equal(t, identity.Mount{Accessor: local, Path: "auth/local/", Type: "userpass", Local: true}, m)
 	for typ, want := range map[string]bool{"userpass": true, "token": true, "ldap": false} {
 		got, err := f.table.HasType(ctx, typ)
 		require.NoError(t, err)
