@@ -31,8 +31,11 @@ dev-stop:
 
 test: test-unit test-integration
 
+# The unit tests with the race detector, then the store's and the paths'
+# tests again in a build that checks the lock order at every acquisition.
 test-unit:
 	go test -race -count=1 $(TESTARGS) ./...
+	go test -tags lockcheck -count=1 $(TESTARGS) ./backend/... ./paths/
 
 test-integration: vault build deps
 	VAULT_BIN=$$(scripts/vault.sh) PLUGIN_BIN=$(CURDIR)/$(BIN) PLUGIN_VERSION=v$(VERSION) \
