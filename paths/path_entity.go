@@ -170,9 +170,9 @@ func entityPaths(s *identity.Store) []*framework.Path {
 			HelpSynopsis:    "Merge two or more entities together.",
 			HelpDescription: entityMergeHelp,
 		},
-		listPath("entity/name/?$", framework.DisplayAttributes{OperationPrefix: entityPrefix, OperationSuffix: "by-name"}, h.listByName,
+		pagedByName(listPath("entity/name/?$", framework.DisplayAttributes{OperationPrefix: entityPrefix, OperationSuffix: "by-name"}, h.listByName,
 			"List entity names.",
-			"List all entity names.", entityListHelp),
+			"List all entity names.", entityListHelp)),
 		paged(listPath("entity/id/?$", framework.DisplayAttributes{OperationPrefix: entityPrefix, OperationSuffix: "by-id"}, h.listByID,
 			"List entity ids.",
 			"List all entity ids.", entityListHelp)),
@@ -273,7 +273,16 @@ func (h *entityHandler) listByID(ctx context.Context, req *logical.Request, d *f
 }
 
 func (h *entityHandler) listByName(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	return h.list(ctx, req, identity.Page{}, true)
+	p, ok := namePageOf(d)
+	if !ok {
+		return h.list(ctx, req, identity.Page{}, true)
+	}
+	entities, err := h.store.EntitiesByName(ctx, p)
+	if err != nil {
+		return respondErr(req, err)
+	}
+	return listOf(entities, true, func(e *identity.EntityView) string { return e.ID },
+		func(e *identity.EntityView) string { return e.Name }, entityListEntry), nil
 }
 
 // list answers both entity lists, in ascending id order as in Vault.

@@ -393,3 +393,50 @@ func TestIDListsPage(t *testing.T) {
 		require.Equal(t, "limit must not be negative", r.ErrorText(), path)
 	}
 }
+
+// TestNameListsPageByPrefix: entity/name and group/name list in name order,
+// by prefix in any letter case and by page, when asked; without those fields
+// they answer as Vault does (every name, in id order).
+func TestNameListsPageByPrefix(t *testing.T) {
+	b := newBackend(t)
+	names := []string{"alice", "Alan", "bob", "albert", "ALex", "carol"}
+	for _, n := range names {
+		require.Equal(t, http.StatusOK, b.Write("entity", map[string]any{"name": n}).Status)
+		require.Equal(t, http.StatusOK, b.Write("group", map[string]any{"name": n}).Status)
+	}
+	for _, path := range []string{"entity/name/", "group/name/"} {
+		plain := b.List(path).Data()["keys"].([]string)
+		require.ElementsMatch(t, names, plain, path)
+
+		list := func(fields map[string]any) []string {
+			r := b.Do(logical.ListOperation, path, fields)
+			if r.Status == http.StatusNotFound {
+				return nil
+			}
+			require.Equal(t, http.StatusOK, r.Status, "%s %v: %s", path, fields, r.ErrorText())
+			return r.Data()["keys"].([]string)
+		}
+		require.Equal(t, []string{"Alan", "albert", "ALex", "alice"}, list(map[string]any{"prefix": "AL"}), path)
+		require.Equal(t, []string{"ALex", "alice"}, list(map[string]any{"prefix": "al", "after": "ALBERT"}), path)
+		require.Equal(t, []string{"Alan", "albert"}, list(map[string]any{"prefix": "al", "limit": 2}), path)
+		require.Equal(t, []string{"bob", "carol"}, list(map[string]any{"after": "alice"}), path)
+		require.Nil(t, list(map[string]any{"prefix": "al", "after": "b"}), path)
+		require.Nil(t, list(map[string]any{"prefix": "zz"}), path)
+
+		var paged []string
+		after := ""
+		for {
+			keys := list(map[string]any{"after": after, "limit": 4})
+			if keys == nil {
+				break
+			}
+			paged = append(paged, keys...)
+			after = keys[len(keys)-1]
+		}
+		require.Equal(t, []string{"Alan", "albert", "ALex", "alice", "bob", "carol"}, paged, path)
+
+		r := b.Do(logical.ListOperation, path, map[string]any{"limit": -1})
+		require.Equal(t, http.StatusBadRequest, r.Status, path)
+		require.Equal(t, "limit must not be negative", r.ErrorText(), path)
+	}
+}

@@ -145,9 +145,9 @@ func groupPaths(s *identity.Store) []*framework.Path {
 			HelpSynopsis:    "Create, read, update or delete a group by its name.",
 			HelpDescription: groupHelp,
 		},
-		listPath("group/name/?$", framework.DisplayAttributes{OperationPrefix: groupPrefix, OperationSuffix: "by-name"}, h.listByName,
+		pagedByName(listPath("group/name/?$", framework.DisplayAttributes{OperationPrefix: groupPrefix, OperationSuffix: "by-name"}, h.listByName,
 			"List group names.",
-			"List all the group names.", groupListHelp),
+			"List all the group names.", groupListHelp)),
 	}
 }
 
@@ -254,7 +254,16 @@ func (h *groupHandler) listByID(ctx context.Context, req *logical.Request, d *fr
 }
 
 func (h *groupHandler) listByName(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	return h.list(ctx, req, identity.Page{}, true)
+	p, ok := namePageOf(d)
+	if !ok {
+		return h.list(ctx, req, identity.Page{}, true)
+	}
+	groups, err := h.store.GroupsByName(ctx, p)
+	if err != nil {
+		return respondErr(req, err)
+	}
+	return listOf(groups, true, func(g *identity.Group) string { return g.ID },
+		func(g *identity.Group) string { return g.Name }, groupListEntry), nil
 }
 
 // list answers both group lists, in ascending id order as in Vault.

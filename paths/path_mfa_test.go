@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"image/png"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -447,4 +449,64 @@ func TestMFAProviderURLsMustUseHTTPS(t *testing.T) {
 	refused(t, b, "mfa/method/pingid", map[string]any{"settings_file_base64": ping}, "idp_url must use https unless its host is a loopback address")
 	createMethod(t, b, "okta", map[string]any{"org_name": "acme", "api_token": "t", "base_url": "http://127.0.0.1:8080"})
 	createMethod(t, b, "duo", map[string]any{"secret_key": "s", "integration_key": "i", "api_hostname": "https://api.duo.test"})
+}
+
+// TestMFAEntityStatus: mfa/entity-status reads an entity's enrollment,
+// failed attempts, lockout and recovery codes per method, writes nothing,
+// returns no secret, and refuses an unknown entity as the admin paths do.
+func TestMFAEntityStatus(t *testing.T) {
+	b, entityID := oidcBackend(t)
+	m := createMethod(t, b, "totp", map[string]any{"issuer": "Acme", "method_name": "acme", "max_validation_attempts": 2})
+	duo := createMethod(t, b, "duo", map[string]any{"secret_key": "s", "integration_key": "i", "api_hostname": "h"})
+	status := func() map[string]any {
+		r := b.Read("mfa/entity-status/" + entityID)
+		require.Equal(t, http.StatusOK, r.Status, r.ErrorText())
+		validSchema(t, b, r)
+		return r.Data()["methods"].(map[string]any)
+	}
+	st := status()
+	require.Equal(t, map[string]any{"type": "totp", "name": "acme", "enrolled": false, "failed_attempts": 0, "max_validation_attempts": 2, "locked_out": false, "recovery_codes_remaining": 0}, st[m])
+	require.Equal(t, true, st[duo].(map[string]any)["enrolled"], "push methods need no enrollment here")
+
+	r := b.Write("mfa/method/totp/admin-generate", map[string]any{"method_id": m, "entity_id": entityID})
+	require.Equal(t, http.StatusOK, r.Status)
+	seed := strings.TrimPrefix(regexp.MustCompile(`secret=[A-Z2-7]+`).FindString(r.Data()["url"].(string)), "secret=")
+	require.NotEmpty(t, seed)
+	r = b.Write("mfa/recovery-codes/admin-generate", map[string]any{"method_id": m, "entity_id": entityID})
+	require.Equal(t, http.StatusOK, r.Status, r.ErrorText())
+	for range 2 {
+		b.Write("mfa/admin-validate", map[string]any{"method_id": m, "entity_id": entityID, "passcode": "000000"})
+	}
+	before := storedEntries(t, b)
+	st = status()
+	got := st[m].(map[string]any)
+	require.Equal(t, true, got["enrolled"])
+	require.Equal(t, 2, got["failed_attempts"])
+	require.Equal(t, true, got["locked_out"])
+	require.NotZero(t, got["recovery_codes_remaining"])
+	raw, err := json.Marshal(st)
+	require.NoError(t, err)
+	require.NotContains(t, string(raw), seed, "no seed in the answer")
+	require.Equal(t, before, storedEntries(t, b), "a read writes nothing")
+
+	require.Equal(t, http.StatusNoContent, b.Write("mfa/admin-reset-lockout", map[string]any{"method_id": m, "entity_id": entityID}).Status)
+	require.Equal(t, false, status()[m].(map[string]any)["locked_out"])
+
+	r = b.Read("mfa/entity-status/nope")
+	require.Equal(t, http.StatusBadRequest, r.Status)
+	require.Equal(t, "invalid entity ID", r.ErrorText())
+}
+
+// storedEntries is every storage entry of the backend, key to value.
+func storedEntries(t *testing.T, b *testutil.Backend) map[string]string {
+	t.Helper()
+	keys, err := logical.CollectKeys(t.Context(), b.Storage)
+	require.NoError(t, err)
+	out := map[string]string{}
+	for _, k := range keys {
+		e, err := b.Storage.Get(t.Context(), k)
+		require.NoError(t, err)
+		out[k] = string(e.Value)
+	}
+	return out
 }

@@ -60,7 +60,37 @@ func (h *mfaHandler) totpPaths() []*framework.Path {
 			HelpSynopsis:    "Destroys a TOTP secret for the given MFA method ID on the given entity",
 			HelpDescription: "Deletes the entity's TOTP secret for the method, with its validation state and recovery codes.",
 		},
+		{
+			Pattern:      "mfa/entity-status/" + framework.GenericNameRegex("entity_id") + "$",
+			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: "mfa", OperationVerb: "read", OperationSuffix: "entity-status"},
+			Fields:       map[string]*framework.FieldSchema{"entity_id": entityIDField},
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: &framework.PathOperation{Callback: h.entityStatus, Summary: "Read an entity's enrollment and lockout state for every MFA method.", Responses: entityStatusResponse},
+			},
+			HelpSynopsis:    "An entity's MFA state, without secrets (not in Vault's built-in engine).",
+			HelpDescription: `For every MFA method: whether the entity is enrolled (TOTP: holds a seed; Duo, Okta and PingID need no enrollment here), its refused attempts since the last success or lockout reset, whether they lock it out of the method, and how many unused recovery codes it has. Never returns a seed or a code.`,
+		},
 	}
+}
+
+var entityStatusResponse = map[int][]framework.Response{http.StatusOK: {{Description: "OK", Fields: map[string]*framework.FieldSchema{
+	"methods": {Type: framework.TypeMap, Description: "By method id: type, name, enrolled, failed_attempts, max_validation_attempts, locked_out, recovery_codes_remaining."},
+}}}}
+
+func (h *mfaHandler) entityStatus(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	list, err := h.mfa.EntityStatus(ctx, d.Get("entity_id").(string))
+	if err != nil {
+		return respondErr(req, err)
+	}
+	methods := make(map[string]any, len(list))
+	for _, m := range list {
+		methods[m.MethodID] = map[string]any{
+			"type": m.Type, "name": m.Name, "enrolled": m.Enrolled,
+			"failed_attempts": m.FailedAttempts, "max_validation_attempts": m.MaxValidationAttempts,
+			"locked_out": m.LockedOut, "recovery_codes_remaining": m.RecoveryCodesRemaining,
+		}
+	}
+	return &logical.Response{Data: map[string]any{"methods": methods}}, nil
 }
 
 func (h *mfaHandler) generate(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {

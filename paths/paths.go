@@ -256,6 +256,39 @@ var pageFields = map[string]*framework.FieldSchema{
 	"limit": {Type: framework.TypeInt, Query: true, Description: "List at most this many ids; all when 0."},
 }
 
+// pagedByName gives a list by name the fields of a page in name order
+// (not in Vault's built-in engine, which lists names in id order):
+// LIST <path>?prefix=<start of the names>&after=<last name seen>&limit=<n>.
+func pagedByName(p *framework.Path) *framework.Path {
+	p.HelpDescription += " With prefix, after or limit, the names are listed in ascending order of their lower-case form: those beginning with prefix (any letter case), after the name after, at most limit of them."
+	return withFields(p, namePageFields)
+}
+
+var namePageFields = map[string]*framework.FieldSchema{
+	"prefix": {Type: framework.TypeString, Query: true, Description: "List only the names that begin with this, in any letter case (in name order)."},
+	"after":  {Type: framework.TypeString, Query: true, Description: "List only the names that sort after this one, in any letter case (the last name of the previous page; in name order)."},
+	"limit":  {Type: framework.TypeInt, Query: true, Description: "List at most this many names (in name order); all when 0."},
+}
+
+// namePageOf reads the page of a list by name, and whether the request asked
+// for one (any of its fields set).
+func namePageOf(d *framework.FieldData) (identity.NamePage, bool) {
+	var p identity.NamePage
+	prefix, a := d.GetOk("prefix")
+	after, b := d.GetOk("after")
+	limit, c := d.GetOk("limit")
+	if a {
+		p.Prefix = prefix.(string)
+	}
+	if b {
+		p.After = after.(string)
+	}
+	if c {
+		p.Limit = limit.(int)
+	}
+	return p, a || b || c
+}
+
 // pageOf reads the page of a list request.
 func pageOf(d *framework.FieldData) identity.Page {
 	p := identity.Page{}

@@ -2,7 +2,6 @@ package identity
 
 import (
 	"context"
-	"strings"
 )
 
 // How a caller whose Vault aliases match no alias of the store is treated.
@@ -134,9 +133,9 @@ func (s *Store) createCallerEntity(ctx context.Context, c Caller, refs []AliasRe
 			return
 		}
 		switch {
-		case c.Name != "" && s.idx.entityNames[strings.ToLower(c.Name)] == nil:
+		case c.Name != "" && s.idx.entityNames.get(c.Name) == nil:
 			name = c.Name
-		case s.idx.entityNames[strings.ToLower(generated)] == nil:
+		case s.idx.entityNames.get(generated) == nil:
 			name = generated
 		}
 		// An alias whose entity is missing (a crash between two writes)

@@ -150,9 +150,10 @@ func checkGraph(t *testing.T, st *Store) {
 	for _, e := range x.entities {
 		require.False(t, names[strings.ToLower(e.Name)], "duplicate entity name %q", e.Name)
 		names[strings.ToLower(e.Name)] = true
-		require.Same(t, e, x.entityNames[strings.ToLower(e.Name)])
+		require.Same(t, e, x.entityNames.get(e.Name))
 	}
-	require.Len(t, x.entityNames, len(x.entities))
+	require.Equal(t, len(x.entities), x.entityNames.len())
+	require.Equal(t, len(x.entities), x.entityNames.order.Len(), "the name order has every name once")
 	perMount := map[string]bool{}
 	for _, a := range x.aliases {
 		require.NotNil(t, x.entities[a.CanonicalID], "alias %s points at a missing entity", a.ID)

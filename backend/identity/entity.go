@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/vault-identity/vault-plugin-secrets-identity/backend/core"
@@ -84,7 +83,7 @@ func (s *Store) UpsertEntity(ctx context.Context, u EntityUpdate) (*Entity, bool
 			}
 			if name := cmp.Or(u.Name, generated); name != "" {
 				keys = append(keys, kEntityName(name))
-				if e := s.idx.entityNames[strings.ToLower(name)]; e != nil {
+				if e := s.idx.entityNames.get(name); e != nil {
 					keys = append(keys, kEntity(e.ID))
 				}
 			}
@@ -108,7 +107,7 @@ func (s *Store) applyEntityUpdate(ctx context.Context, u EntityUpdate, generated
 			target = s.idx.entities[u.ID]
 		}
 		if name := cmp.Or(u.Name, generated); name != "" {
-			byName = s.idx.entityNames[strings.ToLower(name)]
+			byName = s.idx.entityNames.get(name)
 		}
 	})
 	if u.ID != "" && target == nil {
@@ -205,7 +204,7 @@ func (s *Store) newEntity(name string) (*Entity, error) {
 func (s *Store) newEntityName() (string, error) {
 	return core.NewName("entity", func(n string) bool {
 		var taken bool
-		s.idx.read(func() { taken = s.idx.entityNames[strings.ToLower(n)] != nil })
+		s.idx.read(func() { taken = s.idx.entityNames.get(n) != nil })
 		return taken
 	})
 }
@@ -278,7 +277,7 @@ func (s *Store) DeleteEntity(ctx context.Context, id string) error {
 // DeleteEntityByName is DeleteEntity for the entity with this name in any
 // letter case.
 func (s *Store) DeleteEntityByName(ctx context.Context, name string) error {
-	return s.deleteEntity(ctx, kEntityName(name), func() *Entity { return s.idx.entityNames[strings.ToLower(name)] })
+	return s.deleteEntity(ctx, kEntityName(name), func() *Entity { return s.idx.entityNames.get(name) })
 }
 
 // DeleteEntities deletes the entities with these ids, skipping unknown ones.

@@ -119,7 +119,7 @@ func (x *index) groupUpdateKeys(u GroupUpdate, generated string) []string {
 	}
 	if name := cmp.Or(u.Name, generated); name != "" {
 		keys = append(keys, kGroupName(name))
-		if other := x.groupNames[strings.ToLower(name)]; other != nil {
+		if other := x.groupNames.get(name); other != nil {
 			keys = append(keys, kGroup(other.ID))
 		}
 	}
@@ -151,7 +151,7 @@ func (x *index) groupTarget(u GroupUpdate) *Group {
 	case u.ID != "":
 		return x.groups[u.ID]
 	case u.ByName:
-		return x.groupNames[strings.ToLower(u.Name)]
+		return x.groupNames.get(u.Name)
 	}
 	return nil
 }
@@ -196,7 +196,7 @@ func (s *Store) applyGroupUpdate(ctx context.Context, u GroupUpdate, generated s
 	s.idx.read(func() {
 		target = s.idx.groupTarget(u)
 		if name := cmp.Or(u.Name, generated); name != "" {
-			byName = s.idx.groupNames[strings.ToLower(name)]
+			byName = s.idx.groupNames.get(name)
 		}
 		if target != nil {
 			currentChildren = slices.Clone(s.idx.groupChildren[target.ID])
@@ -350,7 +350,7 @@ func (s *Store) saveGroup(ctx context.Context, g *Group) error {
 func (s *Store) newGroupName() (string, error) {
 	return core.NewName("group", func(n string) bool {
 		var taken bool
-		s.idx.read(func() { taken = s.idx.groupNames[strings.ToLower(n)] != nil })
+		s.idx.read(func() { taken = s.idx.groupNames.get(n) != nil })
 		return taken
 	})
 }
@@ -385,7 +385,7 @@ func (s *Store) Groups(ctx context.Context, p Page) ([]*Group, error) {
 func (s *Store) DeleteGroup(ctx context.Context, key string, byName bool) error {
 	find := func() *Group {
 		if byName {
-			return s.idx.groupNames[strings.ToLower(key)]
+			return s.idx.groupNames.get(key)
 		}
 		return s.idx.groups[key]
 	}

@@ -23,14 +23,14 @@ type index struct {
 	entityOrder, aliasOrder, groupOrder *btree.BTreeG[string]
 
 	entities    map[string]*Entity
-	entityNames map[string]*Entity // lower(name)
+	entityNames names[Entity]
 
 	aliases       map[string]*Alias   // entity aliases by id
 	aliasFactors  map[string]*Alias   // factorKey(accessor, name)
 	entityAliases map[string][]*Alias // entity id → its aliases
 
 	groups            map[string]*Group
-	groupNames        map[string]*Group   // lower(name)
+	groupNames        names[Group]
 	groupsByMember    map[string][]string // entity id → ids of groups listing it
 	groupChildren     map[string][]string // group id → ids of groups naming it a parent
 	groupAliases      map[string]*Group   // group alias id → its group
@@ -47,12 +47,12 @@ func newIndex() *index {
 		aliasOrder:        btree.NewOrderedG[string](32),
 		groupOrder:        btree.NewOrderedG[string](32),
 		entities:          map[string]*Entity{},
-		entityNames:       map[string]*Entity{},
+		entityNames:       newNames[Entity](),
 		aliases:           map[string]*Alias{},
 		aliasFactors:      map[string]*Alias{},
 		entityAliases:     map[string][]*Alias{},
 		groups:            map[string]*Group{},
-		groupNames:        map[string]*Group{},
+		groupNames:        newNames[Group](),
 		groupsByMember:    map[string][]string{},
 		groupChildren:     map[string][]string{},
 		groupAliases:      map[string]*Group{},
@@ -82,13 +82,11 @@ func (x *index) write(f func()) {
 
 func (x *index) putEntity(e *Entity) {
 	if old := x.entities[e.ID]; old != nil {
-		if key := strings.ToLower(old.Name); x.entityNames[key] == old {
-			delete(x.entityNames, key)
-		}
+		x.entityNames.drop(old.Name, old)
 	}
 	x.entities[e.ID] = e
 	x.entityOrder.ReplaceOrInsert(e.ID)
-	x.entityNames[strings.ToLower(e.Name)] = e
+	x.entityNames.set(e.Name, e)
 }
 
 // addLoadedEntity stores e while loading. Two stored entities can only share
@@ -97,12 +95,11 @@ func (x *index) putEntity(e *Entity) {
 func (x *index) addLoadedEntity(e *Entity) (shadowed *Entity) {
 	x.entities[e.ID] = e
 	x.entityOrder.ReplaceOrInsert(e.ID)
-	key := strings.ToLower(e.Name)
-	cur := x.entityNames[key]
+	cur := x.entityNames.get(e.Name)
 	if cur != nil && olderFirst(cur.CreationTime, cur.ID, e.CreationTime, e.ID) {
 		return e
 	}
-	x.entityNames[key] = e
+	x.entityNames.set(e.Name, e)
 	return cur
 }
 
@@ -113,9 +110,7 @@ func (x *index) deleteEntity(id string) {
 	}
 	delete(x.entities, id)
 	x.entityOrder.Delete(id)
-	if key := strings.ToLower(e.Name); x.entityNames[key] == e {
-		delete(x.entityNames, key)
-	}
+	x.entityNames.drop(e.Name, e)
 }
 
 // page returns, in ascending order, the ids of order after p.After (from
@@ -128,14 +123,14 @@ type Selector struct {
 }
 
 // find is the lookup of sel among objects indexed by id (byID) and by
-// lower-cased name (byName), and through their aliases by alias id and by
+// name (byName), and through their aliases by alias id and by
 // factorKey. The caller holds x.mu.
-func find[T any](sel Selector, byID, byName map[string]*T, byAliasID, byFactors func(string) *T) *T {
+func find[T any](sel Selector, byID map[string]*T, byName names[T], byAliasID, byFactors func(string) *T) *T {
 	switch {
 	case sel.ID != "":
 		return byID[sel.ID]
 	case sel.Name != "":
-		return byName[strings.ToLower(sel.Name)]
+		return byName.get(sel.Name)
 	case sel.AliasID != "":
 		return byAliasID(sel.AliasID)
 	case sel.AliasName != "" && sel.AliasMountAccessor != "":
@@ -228,9 +223,7 @@ func olderFirst(t1 time.Time, id1 string, t2 time.Time, id2 string) bool {
 func (x *index) putGroup(g *Group) {
 	old := x.groups[g.ID]
 	if old != nil {
-		if key := strings.ToLower(old.Name); x.groupNames[key] == old {
-			delete(x.groupNames, key)
-		}
+		x.groupNames.drop(old.Name, old)
 		x.unindexGroupAlias(old)
 	}
 	var oldMembers, oldParents []string
@@ -254,7 +247,7 @@ func (x *index) putGroup(g *Group) {
 	x.withMounts(g.Alias)
 	x.groups[g.ID] = g
 	x.groupOrder.ReplaceOrInsert(g.ID)
-	x.groupNames[strings.ToLower(g.Name)] = g
+	x.groupNames.set(g.Name, g)
 	if g.Alias != nil {
 		x.groupAliases[g.Alias.ID] = g
 		x.groupAliasFactors[factorKey(g.Alias.MountAccessor, g.Alias.Name)] = g
@@ -264,11 +257,10 @@ func (x *index) putGroup(g *Group) {
 // addLoadedGroup is putGroup while loading, with addLoadedEntity's rule for
 // shared names.
 func (x *index) addLoadedGroup(g *Group) (shadowed *Group) {
-	key := strings.ToLower(g.Name)
-	cur := x.groupNames[key]
+	cur := x.groupNames.get(g.Name)
 	x.putGroup(g)
 	if cur != nil && olderFirst(cur.CreationTime, cur.ID, g.CreationTime, g.ID) {
-		x.groupNames[key] = cur
+		x.groupNames.set(cur.Name, cur)
 		return g
 	}
 	return cur
@@ -298,9 +290,7 @@ func (x *index) deleteGroup(id string) {
 		removeFrom(x.groupChildren, p, id)
 	}
 	x.unindexGroupAlias(g)
-	if key := strings.ToLower(g.Name); x.groupNames[key] == g {
-		delete(x.groupNames, key)
-	}
+	x.groupNames.drop(g.Name, g)
 	delete(x.groups, id)
 	x.groupOrder.Delete(id)
 }

@@ -114,15 +114,40 @@ type snapshotState struct {
 	last    time.Time
 }
 
-// LoadInfo says how the indexes were loaded at start and how long it took.
+// LoadInfo says how the indexes were loaded at start and how long it took,
+// and when the load snapshot that storage names was taken (zero when there
+// is none or its marker could not be read) and whether it still holds every
+// object as stored.
 type LoadInfo struct {
-	Source   string
-	Duration time.Duration
+	Source          string
+	Duration        time.Duration
+	LastSnapshot    time.Time
+	SnapshotCurrent bool
 }
 
-// LoadInfo reports how the indexes were loaded, once they are.
+// LoadInfo reports how the indexes were loaded, once they are, and the
+// load snapshot's state.
 func (s *Store) LoadInfo(ctx context.Context) (LoadInfo, error) {
-	return s.loadInfo, nil
+	info := s.loadInfo
+	s.snap.mu.Lock()
+	named := s.snap.named
+	s.snap.mu.Unlock()
+	// A generation is the snapshot's start in Unix nanoseconds, base 36.
+	if ns, err := strconv.ParseInt(named, 36, 64); named != "" && err == nil {
+		info.LastSnapshot = time.Unix(0, ns).UTC()
+	}
+	info.SnapshotCurrent = s.snap.current.Load()
+	return info, nil
+}
+
+// Counts are how many objects of each kind the store holds.
+type Counts struct{ Entities, Aliases, Groups int }
+
+// Count returns how many objects of each kind the store holds.
+func (s *Store) Count() Counts {
+	var c Counts
+	s.idx.read(func() { c = Counts{len(s.idx.entities), len(s.idx.aliases), len(s.idx.groups)} })
+	return c
 }
 
 func indexedKey(key string) bool {

@@ -97,13 +97,13 @@ func digest(st *Store) indexDigest {
 	x.read(func() {
 		d.Entities, d.Aliases, d.Groups = maps.Clone(x.entities), maps.Clone(x.aliases), maps.Clone(x.groups)
 		d.EntityOrder, d.AliasOrder, d.GroupOrder = ordered(x.entityOrder), ordered(x.aliasOrder), ordered(x.groupOrder)
-		for k, e := range x.entityNames {
+		for k, e := range x.entityNames.by {
 			d.EntityNames[k] = e.ID
 		}
 		for k, a := range x.aliasFactors {
 			d.AliasFactors[k] = a.ID
 		}
-		for k, g := range x.groupNames {
+		for k, g := range x.groupNames.by {
 			d.GroupNames[k] = g.ID
 		}
 		for k, g := range x.groupAliases {
@@ -573,4 +573,40 @@ func TestSnapshotsRaceWriters(t *testing.T) {
 	}
 	t.Logf("starts by source: %v", sources)
 	require.Positive(t, sources[LoadedFromBoth], "some rounds left part of a snapshot valid")
+}
+
+// TestLoadInfoReportsTheSnapshot: LoadInfo says when the snapshot storage
+// names was taken, on the node that wrote it and on one that loaded it, and
+// whether a write has outdated it since; Count counts every kind.
+func TestLoadInfoReportsTheSnapshot(t *testing.T) {
+	ctx := context.Background()
+	s := new(logical.InmemStorage)
+	st := snapshotStore(t, s)
+	info, err := st.LoadInfo(ctx)
+	require.NoError(t, err)
+	require.True(t, info.LastSnapshot.IsZero(), "none yet")
+	require.False(t, info.SnapshotCurrent)
+
+	fillStore(t, st, 20)
+	before := time.Now()
+	require.NoError(t, st.Snapshot(ctx))
+	info, err = st.LoadInfo(ctx)
+	require.NoError(t, err)
+	require.WithinRange(t, info.LastSnapshot, before.Add(-time.Second), time.Now())
+	require.True(t, info.SnapshotCurrent)
+
+	loaded := snapshotStore(t, s)
+	again, err := loaded.LoadInfo(ctx)
+	require.NoError(t, err)
+	require.Equal(t, info.LastSnapshot, again.LastSnapshot)
+	require.True(t, again.SnapshotCurrent)
+	require.Equal(t, st.Count(), loaded.Count())
+	require.Equal(t, 20, loaded.Count().Entities)
+
+	_, _, err = loaded.UpsertEntity(ctx, EntityUpdate{Name: "late"})
+	require.NoError(t, err)
+	again, err = loaded.LoadInfo(ctx)
+	require.NoError(t, err)
+	require.False(t, again.SnapshotCurrent, "a write outdates it")
+	require.Equal(t, info.LastSnapshot, again.LastSnapshot)
 }

@@ -97,7 +97,8 @@ func TestConcurrentWritersKeepInvariants(t *testing.T) {
 		found := byName(t, st, e.Name)
 		require.Same(t, e, found)
 	}
-	require.Len(t, st.idx.entityNames, len(all), "no stale name entries")
+	require.Equal(t, len(all), st.idx.entityNames.len(), "no stale name entries")
+	require.Equal(t, len(all), st.idx.entityNames.order.Len(), "no stale names in order")
 
 	// Storage holds exactly what the index holds.
 	reloaded := newTestStore(t, s)
