@@ -154,7 +154,8 @@ func TestACLEveryPathNeedsACapability(t *testing.T) {
 		"oidc/provider/sample/introspect", "oidc/provider/sample/revoke",
 		"oidc/provider/sample/sign-in", "oidc/sign-in/app.js",
 		"oidc/provider/sample/device", "oidc/provider/sample/logout", "oidc/sign-in/logout.js",
-	}, public, "discovery and keys, the provider's OAuth endpoints, the device authorization endpoint, and the sign-in and logout pages")
+		"ui", "ui/app.js",
+	}, public, "discovery and keys, the provider's OAuth endpoints, the device authorization endpoint, the sign-in and logout pages, and the admin console")
 	require.Greater(t, checked, 100)
 	t.Logf("%d denied requests over %d paths; public: %v", checked, len(b.Paths), unauth)
 }

@@ -40,7 +40,8 @@ type Config struct {
 func All(c Config) []*framework.Path {
 	ids := c.Store.Identity()
 	callers := newCallers(c.System)
-	return afterLoad(c.Store.Ready, slices.Concat(
+	// The console's files are the only paths that need nothing of the store.
+	return append(afterLoad(c.Store.Ready, slices.Concat(
 		entityPaths(ids),
 		entityAliasPaths(ids),
 		groupPaths(ids),
@@ -54,7 +55,7 @@ func All(c Config) []*framework.Path {
 		mfaPaths(c, callers),
 		infoPaths(c),
 		configPaths(c),
-	))
+	)), uiPaths(c)...)
 }
 
 // afterLoad makes every operation and existence check of paths wait for the
@@ -112,6 +113,9 @@ var Unauthenticated = []string{
 	// credential.
 	"oidc/provider/+/logout",
 	"oidc/sign-in/*",
+	// The admin console's page and files (path_ui.go).
+	"ui",
+	"ui/*",
 }
 
 // respondErr turns a backend error into Vault's answer: a request error

@@ -19,6 +19,7 @@ func TestOnlyDiscoveryIsUnauthenticated(t *testing.T) {
 		"oidc/.well-known/*", "oidc/+/.well-known/*", "oidc/provider/+/.well-known/*",
 		"oidc/provider/+/token", "oidc/provider/+/userinfo", "oidc/provider/+/introspect", "oidc/provider/+/revoke",
 		"oidc/provider/+/device", "oidc/provider/+/sign-in", "oidc/provider/+/logout", "oidc/sign-in/*",
+		"ui", "ui/*",
 	}, b.B.SpecialPaths().Unauthenticated)
 	require.Equal(t, paths.Unauthenticated, b.B.SpecialPaths().Unauthenticated)
 }
