@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -177,6 +178,67 @@ func (c *console) text(sel string) string {
 	return c.eval(fmt.Sprintf(`(document.querySelector(%q) || {}).textContent || ''`, sel))
 }
 
+// exists tells whether an element matches sel.
+func (c *console) exists(sel string) bool {
+	c.t.Helper()
+	return c.eval(fmt.Sprintf(`String(!!document.querySelector(%q))`, sel)) == "true"
+}
+
+// searchPages searches a list page (entities or groups) by name prefix and
+// follows its "Next page" links to the end: it requires the first page to
+// be first and every page to hold at most 50 names, and returns the names
+// shown, in order.
+func (c *console) searchPages(section, prefix, linkSel string, first []string) []string {
+	c.t.Helper()
+	c.open("#/"+section+"?q="+url.QueryEscape(prefix), linkSel)
+	names := func() []string {
+		var out []string
+		require.NoError(c.t, json.Unmarshal([]byte(c.eval(fmt.Sprintf(`JSON.stringify([...document.querySelectorAll('.results %s')].map(a => a.textContent))`, linkSel))), &out))
+		return out
+	}
+	var seen []string
+	for page := 0; ; page++ {
+		got := names()
+		require.NotEmpty(c.t, got)
+		require.LessOrEqual(c.t, len(got), 50, "a page of names")
+		if page == 0 {
+			require.Equal(c.t, first, got, "the first page: matching names only, in name order")
+			c.checked("search-" + section)
+			c.accessible("search-" + section)
+		}
+		seen = append(seen, got...)
+		if !c.exists(`.results a[rel="next"]`) {
+			return seen
+		}
+		require.Less(c.t, page, 10, "the pages end")
+		c.do("next page", chromedp.Click(chromedp.CSS(`.results a[rel="next"]`)))
+		c.wait("the next page", fmt.Sprintf(`(() => { const a = document.querySelector('.results %s'); return a && a.textContent !== %q; })()`, linkSel, got[0]))
+		c.idle()
+		require.Equal(c.t, got[len(got)-1], c.eval(`new URLSearchParams(location.hash.split('?')[1]).get('after')`), "the next page starts after the last name")
+	}
+}
+
+// mfaStatus reads an entity's state in a method through the API.
+func mfaStatus(t *testing.T, entityID, methodID string) map[string]any {
+	t.Helper()
+	r := do(t, "GET", uiMount+"/mfa/entity-status/"+entityID, nil)
+	require.Equal(t, http.StatusOK, r.Status, r.Errors)
+	methods, _ := r.Data["methods"].(map[string]any)
+	st, _ := methods[methodID].(map[string]any)
+	require.NotNil(t, st, "method %s in %v", methodID, r.Data)
+	return st
+}
+
+// thousands writes a count of info as the console does (1,234).
+func thousands(v any) string {
+	n, _ := v.(float64)
+	s := fmt.Sprintf("%d", int64(n))
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
 func (c *console) signInToken(token string) {
 	c.t.Helper()
 	c.do("paste the token", chromedp.SendKeys(chromedp.CSS(`input[name="token"]`), token+"\r"))
@@ -310,6 +372,12 @@ func TestUIConsole(t *testing.T) {
 		c.page("health", "#/health", "dl.props")
 		require.Contains(t, c.text("main"), "Plugin version")
 		require.Contains(t, c.text("main"), pluginVersion)
+		info := do(t, "GET", uiMount+"/info", nil).Data
+		require.Equal(t, thousands(info["groups"]), c.text("#info-groups"), "the group count, from info")
+		require.Equal(t, thousands(info["entity_aliases"]), c.text("#info-entity-aliases"))
+		require.NotEmpty(t, c.text("#info-last-snapshot"))
+		require.NotEmpty(t, c.text("#info-snapshot-current"))
+		require.NotContains(t, c.text("main"), "not reported")
 		c.page("entities", "#/entities", ".entity-link")
 		require.Contains(t, c.text("main"), "alice")
 		c.page("entity", "#/entities/"+f.entityID, "#entity-name")
@@ -378,14 +446,68 @@ func TestUIConsole(t *testing.T) {
 		c.wait("the QR code", `!!document.getElementById('qr-code') && document.getElementById('qr-code').complete && document.getElementById('qr-code').naturalWidth > 0`)
 		c.checked("mfa-self-qr")
 		c.accessible("mfa-self-qr")
-		// The entity is enrolled now: the administrator's page tells.
-		c.open("#/mfa/entity?id="+f.entityID, "table")
-		c.do("enroll", chromedp.Click(chromedp.CSS(`button[aria-label="Enroll in acme-totp"]`)))
-		c.do("confirm", chromedp.Click(chromedp.CSS(`.confirm-yes`)))
-		c.wait("the state", fmt.Sprintf(`document.getElementById('state-%s').textContent === 'enrolled'`, f.methodID))
+		// The entity is enrolled now: the administrator's page reads it from
+		// mfa/entity-status.
+		route := "#/mfa/entity?id=" + f.entityID
+		c.open(route, "#state-"+f.methodID)
+		require.Equal(t, "enrolled", c.text("#state-"+f.methodID))
+		require.Equal(t, "not locked out", c.text("#lockout-"+f.methodID))
+		require.Equal(t, "0 of 5", c.text("#attempts-"+f.methodID))
+		require.False(t, c.exists(`button[aria-label="Enroll in acme-totp"]`), "no enrollment offered to an enrolled entity")
+		require.True(t, c.exists(`button[aria-label="Destroy enrollment in acme-totp"]`))
+		require.False(t, c.exists(`button[aria-label="Reset lockout in acme-totp"]`), "nothing to reset")
+
+		// Refused codes lock it out: the page shows it, and resets it.
+		for range 5 {
+			r := do(t, "POST", uiMount+"/mfa/admin-validate", map[string]any{"method_id": f.methodID, "entity_id": f.entityID, "passcode": "000000"})
+			require.Equal(t, http.StatusForbidden, r.Status, r.Errors)
+		}
+		require.Equal(t, true, mfaStatus(t, f.entityID, f.methodID)["locked_out"])
+		c.open("#/mfa/methods", "table")
+		c.open(route, "#state-"+f.methodID)
+		require.Equal(t, "locked out", c.text("#lockout-"+f.methodID))
+		require.Equal(t, "5 of 5", c.text("#attempts-"+f.methodID))
+		c.checked("mfa-entity-locked-out")
+		c.accessible("mfa-entity-locked-out")
 		c.do("reset the lockout", chromedp.Click(chromedp.CSS(`button[aria-label="Reset lockout in acme-totp"]`)))
 		c.do("confirm", chromedp.Click(chromedp.CSS(`.confirm-yes`)))
 		c.wait("the reset", `document.querySelector('main').textContent.includes('Refused attempts cleared.')`)
+		c.wait("the state read again", fmt.Sprintf(`document.getElementById('lockout-%s').textContent === 'not locked out'`, f.methodID))
+		require.Equal(t, "0 of 5", c.text("#attempts-"+f.methodID))
+		require.False(t, c.exists(`button[aria-label="Reset lockout in acme-totp"]`))
+		st := mfaStatus(t, f.entityID, f.methodID)
+		require.Equal(t, false, st["locked_out"])
+		require.EqualValues(t, 0, st["failed_attempts"])
+		require.Equal(t, true, st["enrolled"], "still enrolled")
+	})
+
+	t.Run("an entity's MFA state is read, and enrollment is asked for", func(t *testing.T) {
+		id := mustWrite(t, uiMount+"/entity", map[string]any{"name": "mfa-newcomer"}).Data["id"].(string)
+		c := b.console(t, axe)
+		c.signInToken(server.Token)
+		c.open("#/mfa/entity?id="+id, "#state-"+f.methodID)
+		require.Equal(t, "not enrolled", c.text("#state-"+f.methodID))
+		require.Equal(t, "not locked out", c.text("#lockout-"+f.methodID))
+		require.NotEmpty(t, c.requestsTo("/"+uiMount+"/mfa/entity-status/"+id))
+		require.Empty(t, c.requestsTo("admin-generate"), "viewing calls no admin path")
+		require.Equal(t, false, mfaStatus(t, id, f.methodID)["enrolled"], "viewing does not enroll")
+		c.checked("mfa-entity-unenrolled")
+		c.accessible("mfa-entity-unenrolled")
+
+		// Enrolling is an action, confirmed.
+		c.do("enroll", chromedp.Click(chromedp.CSS(`button[aria-label="Enroll in acme-totp"]`)))
+		require.Equal(t, false, mfaStatus(t, id, f.methodID)["enrolled"], "not before the confirmation")
+		c.do("confirm", chromedp.Click(chromedp.CSS(`.confirm-yes`)))
+		c.wait("the QR code", `!!document.getElementById('qr-code') && document.getElementById('qr-code').complete && document.getElementById('qr-code').naturalWidth > 0`)
+		c.wait("the state read again", fmt.Sprintf(`document.getElementById('state-%s').textContent === 'enrolled'`, f.methodID))
+		require.Equal(t, true, mfaStatus(t, id, f.methodID)["enrolled"])
+		require.Len(t, c.requestsTo("admin-generate"), 1)
+
+		// So is destroying the enrollment.
+		c.do("destroy", chromedp.Click(chromedp.CSS(`button[aria-label="Destroy enrollment in acme-totp"]`)))
+		c.do("confirm", chromedp.Click(chromedp.CSS(`.confirm-yes`)))
+		c.wait("the state read again", fmt.Sprintf(`document.getElementById('state-%s').textContent === 'not enrolled'`, f.methodID))
+		require.Equal(t, false, mfaStatus(t, id, f.methodID)["enrolled"])
 	})
 
 	t.Run("entity journey", func(t *testing.T) {
@@ -562,6 +684,11 @@ func TestUIConsole(t *testing.T) {
 		require.Equal(t, `["Entities"]`, c.eval(`JSON.stringify([...document.querySelectorAll('#nav-list a')].map(a => a.textContent))`))
 		c.open("#/entities", ".entity-link")
 		require.Equal(t, "false", c.eval(`String(!!document.querySelector('a[href="#/entities/new"]'))`), "no create")
+		// It may not list names: a search finds an exact name only.
+		c.open("#/entities?q=ALICE", ".entity-link")
+		require.Equal(t, "alice", c.text(".results .entity-link"))
+		require.Contains(t, c.text(".results"), "may not list entity names")
+		require.Empty(t, c.requestsTo("/"+uiMount+"/entity/name?"), "no list refused")
 		c.open("#/entities/"+f.entityID, "#entity-name")
 		require.Equal(t, "false", c.eval(`String(!!document.getElementById('entity-delete'))`), "no delete")
 		require.Equal(t, "false", c.eval(`String(!!document.querySelector('form[aria-label="Merge entities"]'))`), "no merge")
@@ -612,6 +739,8 @@ func TestUIConsole(t *testing.T) {
 			{"phone-entity", "#/entities/" + f.entityID, "#entity-name"},
 			{"phone-group", "#/groups/" + f.groupID, "svg.graph"},
 			{"phone-oidc", "#/oidc/clients/portal", "#secret-hidden"},
+			{"phone-mfa-entity", "#/mfa/entity?id=" + f.entityID, "#state-" + f.methodID},
+			{"phone-search", "#/entities?q=ali", ".entity-link"},
 		} {
 			c.page(p.name, p.route, p.ready)
 			require.Equal(t, "true", c.eval(`String(document.documentElement.scrollWidth <= window.innerWidth + 1)`), "%s: no sideways scrolling", p.name)
@@ -626,6 +755,93 @@ func TestUIConsole(t *testing.T) {
 		c.do("focus the groups link", chromedp.Focus(chromedp.CSS(`#nav-list a[href="#/groups"]`)), chromedp.KeyEvent("\r"))
 		c.wait("the groups", `location.hash === '#/groups'`)
 		c.idle()
+	})
+
+	t.Run("search by name prefix", func(t *testing.T) {
+		// 120 entities whose names begin with "pager" in three letter
+		// cases, and a few whose names do not.
+		cases := []string{"pager", "Pager", "PAGER"}
+		var want []string
+		for i := range 120 {
+			want = append(want, fmt.Sprintf("%s-%03d", cases[i%3], i))
+		}
+		others := []string{"page", "pagoda", "xpager", "pag"}
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < len(want); i += 4 {
+					mustWrite(t, uiMount+"/entity", map[string]any{"name": want[i]})
+				}
+			}()
+		}
+		wg.Wait()
+		for _, n := range others {
+			mustWrite(t, uiMount+"/entity", map[string]any{"name": n})
+		}
+		sort.Slice(want, func(i, j int) bool { return strings.ToLower(want[i]) < strings.ToLower(want[j]) })
+
+		c := b.console(t, axe)
+		c.signInToken(server.Token)
+		seen := c.searchPages("entities", "pager", ".entity-link", want[:50])
+		require.Equal(t, want, seen, "every match once, in name order, over three pages")
+
+		// Only the name index was listed, a page at a time; only the
+		// entities shown were read.
+		lists := 0
+		for _, r := range c.requestsTo("/v1/" + uiMount + "/entity") {
+			u, err := url.Parse(r.URL)
+			require.NoError(t, err)
+			q := u.Query()
+			if q.Get("list") != "true" {
+				continue
+			}
+			lists++
+			require.True(t, strings.HasSuffix(u.Path, "/entity/name"), "nothing but the name list is listed: %s", r.URL)
+			require.Equal(t, "pager", q.Get("prefix"), r.URL)
+			require.Equal(t, "51", q.Get("limit"), r.URL)
+		}
+		require.Equal(t, 3, lists, "one list request a page")
+		require.Len(t, c.requestsTo("/v1/"+uiMount+"/entity/name/"), len(want), "each entity shown read once")
+
+		// Any letter case; and a whole id opens that entity.
+		c.open("#/entities?q="+url.QueryEscape("PAGER-11"), ".entity-link")
+		var eleven []string
+		for _, n := range want {
+			if strings.HasPrefix(strings.ToLower(n), "pager-11") {
+				eleven = append(eleven, n)
+			}
+		}
+		got, err := json.Marshal(eleven)
+		require.NoError(t, err)
+		require.Len(t, eleven, 10)
+		require.Equal(t, string(got), c.eval(`JSON.stringify([...document.querySelectorAll('.results .entity-link')].map(a => a.textContent))`))
+		require.False(t, c.exists(`.results a[rel="next"]`))
+		c.open("#/entities?q="+f.entityID, ".entity-link")
+		require.Equal(t, "alice", c.text(".results .entity-link"))
+
+		// Groups alike: 55 squads, two pages.
+		var squads []string
+		for i := range 55 {
+			squads = append(squads, fmt.Sprintf("%s-%02d", []string{"squad", "SQUAD"}[i%2], i))
+		}
+		for _, n := range append([]string{"squid", "xsquad"}, squads...) {
+			mustWrite(t, uiMount+"/group", map[string]any{"name": n})
+		}
+		gseen := c.searchPages("groups", "squad", ".group-link", squads[:50])
+		require.Equal(t, squads, gseen)
+		for _, r := range c.requestsTo("/v1/" + uiMount + "/group") {
+			u, err := url.Parse(r.URL)
+			require.NoError(t, err)
+			if q := u.Query(); q.Get("list") == "true" {
+				require.True(t, strings.HasSuffix(u.Path, "/group/name"), "nothing but the name list is listed: %s", r.URL)
+				require.Equal(t, "squad", q.Get("prefix"), r.URL)
+				require.Equal(t, "51", q.Get("limit"), r.URL)
+			}
+		}
+		c.open("#/groups?q="+f.groupID, ".group-link")
+		require.Equal(t, "engineers", c.text(".results .group-link"))
 	})
 
 	t.Run("hierarchy of a thousand groups", func(t *testing.T) {
@@ -706,5 +922,38 @@ func TestUIConsole(t *testing.T) {
 			c.do("expand", chromedp.Focus(chromedp.CSS(`svg.graph .node.collapsed`)), chromedp.KeyEvent(" "))
 			c.wait("more nodes", fmt.Sprintf(`document.querySelectorAll('svg.graph .node:not(.collapsed):not(.stub)').length > %d`, before))
 		}
+	})
+
+	t.Run("health shows the counts and the load snapshot", func(t *testing.T) {
+		// A reload's cleanup writes a load snapshot, of a store of more than
+		// the 1,000 objects one needs: the thousand groups above.
+		r := do(t, "PUT", "sys/plugins/reload/backend", map[string]any{"mounts": []string{uiMount}})
+		require.Contains(t, []int{http.StatusOK, http.StatusNoContent}, r.Status, r.Errors)
+		var info map[string]any
+		waitFor(t, 30*time.Second, "the mount after the reload", func() bool {
+			rep := do(t, "GET", uiMount+"/info", nil)
+			info = rep.Data
+			return rep.Status == http.StatusOK
+		})
+		last, _ := info["last_snapshot"].(string)
+		require.NotEmpty(t, last, "the reload wrote a snapshot")
+		require.Equal(t, true, info["snapshot_current"])
+
+		c := b.console(t, axe)
+		c.signInToken(server.Token)
+		c.page("health-snapshot", "#/health", "#info-last-snapshot")
+		require.Equal(t, last, c.text("#info-last-snapshot"))
+		require.True(t, strings.HasPrefix(c.text("#info-snapshot-current"), "yes"), c.text("#info-snapshot-current"))
+		require.Equal(t, thousands(info["groups"]), c.text("#info-groups"))
+		require.Equal(t, thousands(info["entities"]), c.text("#info-entities"))
+		require.Equal(t, thousands(info["entity_aliases"]), c.text("#info-entity-aliases"))
+
+		// A write outdates the snapshot.
+		mustWrite(t, uiMount+"/group", map[string]any{"name": "after-the-snapshot"})
+		c.open("#/entities", "")
+		c.open("#/health", "#info-snapshot-current")
+		require.True(t, strings.HasPrefix(c.text("#info-snapshot-current"), "no"), c.text("#info-snapshot-current"))
+		require.Equal(t, thousands(do(t, "GET", uiMount+"/info", nil).Data["groups"]), c.text("#info-groups"))
+		require.Equal(t, last, c.text("#info-last-snapshot"))
 	})
 }

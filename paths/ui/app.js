@@ -35,17 +35,18 @@ const sections = [
   { route: 'aliases', label: 'Entity aliases', mod: './aliases.js', show: () => can(m('entity-alias/id'), 'list') || canWrite(m('entity-alias')) },
   { route: 'group-aliases', label: 'Group aliases', mod: './aliases.js', show: () => can(m('group-alias/id'), 'list') || canWrite(m('group-alias')) },
   { route: 'oidc', label: 'OIDC', mod: './oidc.js', show: () => ['key', 'role', 'provider', 'client', 'assignment', 'scope'].some((k) => can(m('oidc/' + k), 'list')) },
-  { route: 'mfa', label: 'MFA', mod: './mfa.js', show: () => can(m('mfa/method'), 'list') || can(m('mfa/login-enforcement'), 'list') || canWrite(m('mfa/method/totp/admin-generate')) || canWrite(m('mfa/method/totp/generate')) },
+  { route: 'mfa', label: 'MFA', mod: './mfa.js', show: () => can(m('mfa/method'), 'list') || can(m('mfa/login-enforcement'), 'list') || can(m('mfa/entity-status/' + S), 'read') || canWrite(m('mfa/method/totp/admin-generate')) || canWrite(m('mfa/method/totp/generate')) },
 ];
 
 // capPaths are asked once at sign-in; pages ask for their objects' paths.
 const capPaths = [
-  'info', 'entity', 'entity/id', 'entity/id/' + S, 'entity/name/' + S, 'entity/merge',
-  'group', 'group/id', 'group/id/' + S, 'entity-alias', 'entity-alias/id', 'entity-alias/id/' + S,
+  'info', 'entity', 'entity/id', 'entity/id/' + S, 'entity/name', 'entity/name/' + S, 'entity/merge',
+  'group', 'group/id', 'group/id/' + S, 'group/name', 'group/name/' + S, 'entity-alias', 'entity-alias/id', 'entity-alias/id/' + S,
   'group-alias', 'group-alias/id', 'group-alias/id/' + S,
   'oidc/key', 'oidc/role', 'oidc/provider', 'oidc/client', 'oidc/assignment', 'oidc/scope',
   'mfa/method', 'mfa/login-enforcement', 'mfa/method/totp', 'mfa/method/totp/admin-generate',
-  'mfa/method/totp/generate', 'lookup/self',
+  'mfa/method/totp/admin-destroy', 'mfa/entity-status/' + S, 'mfa/admin-reset-lockout',
+  'mfa/recovery-codes/admin-generate', 'mfa/method/totp/generate', 'lookup/self',
 ].map(m).concat(['sys/auth']);
 
 // ---- sign-in ------------------------------------------------------------

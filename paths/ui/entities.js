@@ -1,17 +1,14 @@
-// Entities: a paged list with search, the detail of one entity with its
+// Entities: a paged list with a search by name prefix, the detail of one entity with its
 // aliases and groups, and create, edit (with cas), delete and merge.
 
 import {
   add, h, clear, api, m, enc, list, read, pool, capabilities, can, canWrite, props, table, link, button, field, form,
-  words, kvText, parseKV, confirmButton, section, go, announce, pager, loading, VaultError, session,
+  words, kvText, parseKV, confirmButton, section, go, announce, pager, loading, VaultError, namePage, searchPager, NAME_PAGE,
 } from './lib.js';
 
 const PAGE = 50;
-// A name search reads the id list in pages of SCAN ids, at most SCAN_PAGES
-// of them per step, and stops at PAGE matches: nothing reads the whole
-// store at once.
-const SCAN = 1000;
-const SCAN_PAGES = 5;
+// An id as the store makes them: a search for one reads that entity.
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export async function render(ctx) {
   const [id] = ctx.parts;
@@ -31,10 +28,10 @@ async function listView(ctx) {
   const q = (query.q || '').trim();
   const searchInput = h('input', { id: 'entity-search', type: 'search', name: 'q', value: q, autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'entity-search-hint' });
   const searchForm = h('form', { class: 'search', role: 'search', 'aria-label': 'Search entities' },
-    h('label', { for: 'entity-search' }, 'Search by name or id prefix'),
+    h('label', { for: 'entity-search' }, 'Search by name prefix or id'),
     h('div', { class: 'row' }, searchInput, h('button', { type: 'submit', class: 'button' }, 'Search'),
       q ? link('#/entities', 'Clear', { class: 'button' }) : null),
-    h('p', { id: 'entity-search-hint', class: 'hint' }, 'An exact name is found at once (in any letter case); a name prefix is searched through the id list a few thousand entities at a time.'));
+    h('p', { id: 'entity-search-hint', class: 'hint' }, 'Names beginning with what you type, in any letter case, in name order, ' + NAME_PAGE + ' at a time. A whole id opens that entity.'));
   searchForm.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const v = searchInput.value.trim();
@@ -46,7 +43,7 @@ async function listView(ctx) {
   const auth = await mountNames();
 
   if (q) {
-    await searchView(out, q, query, auth);
+    await searchView(ctx, out, q, query, auth);
     return;
   }
   const page = await list(m('entity/id'), { limit: PAGE, after: query.after || '' });
@@ -59,6 +56,7 @@ async function listView(ctx) {
 function entityTable(keys, info, auth) {
   return table('Entities', ['Name', 'ID', 'Aliases'], keys.map((k) => {
     const e = info[k] || {};
+    if (e.unreadable) return [h('span', { class: 'entity-name' }, e.name), h('span', { class: 'muted' }, e.unreadable), ''];
     return [
       link('#/entities/' + encodeURIComponent(k), e.name || k, { class: 'entity-link' }),
       h('code', null, k),
@@ -67,54 +65,56 @@ function entityTable(keys, info, auth) {
   }), 'No entities.');
 }
 
-async function searchView(out, q, query, auth) {
-  const found = new Map();
+// searchView finds entities: a whole id is read as such; otherwise one
+// page of the names beginning with q, each entity then read by name. A
+// token that may not list names finds an exact name only.
+async function searchView(ctx, out, q, query, auth) {
+  const after = query.after || '';
+  if (UUID.test(q) && !after) {
+    let e = null;
+    try { e = await read(m('entity/id/' + enc(q.toLowerCase()))); } catch (x) { e = null; }
+    if (ctx.stale()) return;
+    if (e) {
+      clear(out);
+      add(out, h('p', { class: 'muted' }, 'The entity with the id ', h('code', null, e.id), ':'),
+        entityTable([e.id], { [e.id]: { name: e.name, aliases: e.aliases || [] } }, auth));
+      announce('1 entity found by id.');
+      return;
+    }
+  }
+  if (!can(m('entity/name'), 'list')) {
+    // Without the name index, the exact name only (any letter case).
+    let e = null;
+    try { e = await read(m('entity/name/' + enc(q))); } catch (x) { e = null; }
+    if (ctx.stale()) return;
+    clear(out);
+    add(out, h('p', { class: 'muted' }, 'This token may not list entity names: only an entity named exactly \u201c', h('strong', null, q), '\u201d is looked for.'),
+      entityTable(e ? [e.id] : [], e ? { [e.id]: { name: e.name, aliases: e.aliases || [] } } : {}, auth));
+    announce(e ? '1 entity found.' : 'No entity has this name.');
+    return;
+  }
+  const page = await namePage('entity', q, after);
+  const got = await pool(page.names, 6, (n) => read(m('entity/name/' + enc(n))));
+  if (ctx.stale()) return;
+  const keys = [];
   const info = {};
-  const keep = (eid, e) => { if (!found.has(eid)) { found.set(eid, true); info[eid] = e; } };
-  let note = '';
-  if (!query.from) {
-    // An exact name, in any letter case.
-    if (can(m('entity/name/_sample'), 'read') || session.capsUnknown) {
-      try {
-        const e = await read(m('entity/name/' + enc(q)));
-        if (e) keep(e.id, { name: e.name, aliases: e.aliases || [] });
-      } catch (e) { /* a name the token may not read is searched below */ }
+  page.names.forEach((n, i) => {
+    const e = got[i];
+    if (e && !(e instanceof Error)) {
+      keys.push(e.id);
+      info[e.id] = { name: e.name, aliases: e.aliases || [] };
+    } else {
+      // Deleted since the list, or not readable by this token.
+      keys.push('name:' + n);
+      info['name:' + n] = { name: n, unreadable: e instanceof Error ? e.message : 'deleted since listed' };
     }
-    // An id prefix: ids sort, so the ids after the prefix start with it.
-    if (/^[0-9a-f-]+$/i.test(q)) {
-      const p = await list(m('entity/id'), { after: q.toLowerCase(), limit: PAGE });
-      for (const k of p.keys) if (k.startsWith(q.toLowerCase())) keep(k, p.info[k]);
-    }
-  }
-  // A name prefix: through the id list, page by page.
-  const want = q.toLowerCase();
-  let after = query.from || '';
-  let scanned = Number(query.scanned || 0);
-  let done = false;
-  for (let i = 0; i < SCAN_PAGES && found.size < PAGE; i++) {
-    const p = await list(m('entity/id'), { after, limit: SCAN });
-    for (const k of p.keys) {
-      const e = p.info[k] || {};
-      if (String(e.name || '').toLowerCase().startsWith(want)) keep(k, e);
-    }
-    scanned += p.keys.length;
-    if (p.keys.length < SCAN) { done = true; break; }
-    after = p.keys[p.keys.length - 1];
-  }
+  });
   clear(out);
-  let total = '';
-  if (can(m('info'), 'read')) {
-    try { total = ' of ' + Number((await read(m('info'))).entities).toLocaleString('en'); } catch (e) { total = ''; }
-  }
-  note = done ? 'Searched every entity (' + scanned.toLocaleString('en') + ').' : 'Searched ' + scanned.toLocaleString('en') + total + ' entities so far.';
-  const keys = [...found.keys()];
-  add(out, h('p', { class: 'muted' }, keys.length + ' match' + (keys.length === 1 ? '' : 'es') + ' for \u201c', h('strong', null, q), '\u201d. ' + note),
-    entityTable(keys, info, auth));
-  if (!done) {
-    const more = new URLSearchParams({ q, from: after, scanned: String(scanned) });
-    add(out, h('nav', { class: 'pager', 'aria-label': 'Search pages' }, link('#/entities?' + more.toString(), 'Search further', { class: 'button small' })));
-  }
-  announce(keys.length + ' matches. ' + note);
+  const count = keys.length + (keys.length === 1 ? ' entity' : ' entities');
+  add(out, h('p', { class: 'muted', id: 'search-summary' }, (after ? 'Further names' : 'Names') + ' beginning with \u201c', h('strong', null, q), '\u201d: ' + count + ' on this page' + (page.more ? '; more follow.' : '.')),
+    entityTable(keys, info, auth),
+    searchPager('#/entities', q, page.names, page.more, after, 'Search pages'));
+  announce(count + ' shown' + (page.more ? '; more follow.' : '.'));
 }
 
 // ---- mounts -------------------------------------------------------------
@@ -178,7 +178,8 @@ function createView(ctx) {
 async function detailView(ctx, eid) {
   const { el } = ctx;
   const path = m('entity/id/' + enc(eid));
-  await capabilities([path, m('entity/merge'), m('entity-alias'), m('mfa/method/totp/admin-generate')]);
+  const status = m('mfa/entity-status/' + enc(eid));
+  await capabilities([path, m('entity/merge'), m('entity-alias'), m('mfa/method/totp/admin-generate'), status]);
   const e = await read(path);
   if (ctx.stale()) return;
   if (!e) {
@@ -227,7 +228,7 @@ async function detailView(ctx, eid) {
 
   if (canWrite(path)) add(el, editPanel(e, path));
   if (canWrite(m('entity/merge'))) add(el, mergePanel(e));
-  if (canWrite(m('mfa/method/totp/admin-generate'))) {
+  if (can(status, 'read') || canWrite(m('mfa/method/totp/admin-generate'))) {
     add(el, section('MFA', h('p', null, link('#/mfa/entity?id=' + encodeURIComponent(e.id), 'Enrollment and lockout of this entity'))));
   }
 }

@@ -1,11 +1,11 @@
-// Groups: a paged list, the detail of a group with its members and its
+// Groups: a paged list with a search by name prefix, the detail of a group with its members and its
 // place in the hierarchy, create, edit (with cas), delete, membership
 // edits with the additive fields, and the hierarchy of the store drawn as
 // a graph.
 
 import {
   add, h, clear, api, m, enc, list, read, pool, capabilities, can, canWrite, props, table, link, button, field, form,
-  words, kvText, parseKV, confirmButton, section, go, announce, pager, loading, VaultError, showError,
+  words, kvText, parseKV, confirmButton, section, go, announce, pager, loading, VaultError, showError, namePage, searchPager, NAME_PAGE,
 } from './lib.js';
 import { layout, collapse, draw } from './graph.js';
 
@@ -28,41 +28,84 @@ async function listView(ctx) {
     h('h1', null, 'Groups'),
     canWrite(m('group')) ? link('#/groups/new', 'Create group', { class: 'button primary' }) : null));
   const q = (query.q || '').trim();
-  const input = h('input', { id: 'group-search', type: 'search', name: 'q', value: q, autocomplete: 'off', spellcheck: 'false' });
-  const sf = h('form', { class: 'search', role: 'search', 'aria-label': 'Find a group' },
-    h('label', { for: 'group-search' }, 'Find by exact name or id prefix'),
-    h('div', { class: 'row' }, input, h('button', { type: 'submit', class: 'button' }, 'Find'), q ? link('#/groups', 'Clear', { class: 'button' }) : null));
+  const input = h('input', { id: 'group-search', type: 'search', name: 'q', value: q, autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'group-search-hint' });
+  const sf = h('form', { class: 'search', role: 'search', 'aria-label': 'Search groups' },
+    h('label', { for: 'group-search' }, 'Search by name prefix or id'),
+    h('div', { class: 'row' }, input, h('button', { type: 'submit', class: 'button' }, 'Search'), q ? link('#/groups', 'Clear', { class: 'button' }) : null),
+    h('p', { id: 'group-search-hint', class: 'hint' }, 'Names beginning with what you type, in any letter case, in name order, ' + NAME_PAGE + ' at a time. A whole id opens that group.'));
   sf.addEventListener('submit', (ev) => {
     ev.preventDefault();
     go(input.value.trim() ? '#/groups?q=' + encodeURIComponent(input.value.trim()) : '#/groups');
   });
   add(el, sf, h('p', null, link('#/hierarchy', 'See the hierarchy as a graph')));
-  const out = h('div', { class: 'results' }, loading('groups'));
+  const out = h('div', { class: 'results', 'aria-live': 'polite' }, loading('groups'));
   add(el, out);
-  let keys = [];
-  let info = {};
   if (q) {
-    try {
-      const g = await read(m('group/name/' + enc(q)));
-      if (g) { keys.push(g.id); info[g.id] = { name: g.name, num_member_entities: (g.member_entity_ids || []).length, num_parent_groups: (g.parent_group_ids || []).length, alias: g.alias && g.alias.id ? g.alias : null }; }
-    } catch (e) { /* not readable by name */ }
-    if (/^[0-9a-f-]+$/i.test(q)) {
-      const p = await list(m('group/id'), { after: q.toLowerCase(), limit: PAGE });
-      for (const k of p.keys) if (k.startsWith(q.toLowerCase()) && !info[k]) { keys.push(k); info[k] = p.info[k]; }
-    }
-  } else {
-    const p = await list(m('group/id'), { limit: PAGE, after: query.after || '' });
-    keys = p.keys;
-    info = p.info;
+    await searchView(ctx, out, q, query);
+    return;
   }
+  const p = await list(m('group/id'), { limit: PAGE, after: query.after || '' });
+  if (ctx.stale()) return;
+  const rows = p.keys.map((k) => {
+    const g = p.info[k] || {};
+    return { id: k, name: g.name, type: g.alias ? 'external' : 'internal', members: g.num_member_entities || 0, parents: g.num_parent_groups || 0 };
+  });
   clear(out);
-  add(out, table('Groups', ['Name', 'Type', 'Member entities', 'Parent groups', 'ID'], keys.map((k) => {
-    const g = info[k] || {};
-    return [link('#/groups/' + encodeURIComponent(k), g.name || k), g.alias ? 'external' : 'internal',
-      String(g.num_member_entities || 0), String(g.num_parent_groups || 0), h('code', null, k)];
-  }), q ? 'No group matches.' : 'No groups.'));
-  if (!q) add(out, pager('#/groups', keys, PAGE, query.after ? { after: query.after } : {}, 'Group pages'));
-  announce(keys.length + ' groups shown.');
+  add(out, groupTable(rows, 'No groups.'), pager('#/groups', p.keys, PAGE, query.after ? { after: query.after } : {}, 'Group pages'));
+  announce(rows.length + ' groups shown.');
+}
+
+function groupTable(rows, empty) {
+  return table('Groups', ['Name', 'Type', 'Member entities', 'Parent groups', 'ID'], rows.map((g) => g.unreadable
+    ? [h('span', null, g.name), '', '', '', h('span', { class: 'muted' }, g.unreadable)]
+    : [link('#/groups/' + encodeURIComponent(g.id), g.name || g.id, { class: 'group-link' }), g.type || 'internal',
+      String(g.members), String(g.parents), h('code', null, g.id)]), empty);
+}
+
+function groupRow(g) {
+  return { id: g.id, name: g.name, type: g.type, members: (g.member_entity_ids || []).length, parents: (g.parent_group_ids || []).length };
+}
+
+// searchView finds groups: a whole id is read as such; otherwise one page
+// of the names beginning with q, each group then read by name. A token
+// that may not list names finds an exact name only.
+async function searchView(ctx, out, q, query) {
+  const after = query.after || '';
+  if (UUID.test(q) && !after) {
+    let g = null;
+    try { g = await read(m('group/id/' + enc(q.toLowerCase()))); } catch (x) { g = null; }
+    if (ctx.stale()) return;
+    if (g) {
+      clear(out);
+      add(out, h('p', { class: 'muted' }, 'The group with the id ', h('code', null, g.id), ':'), groupTable([groupRow(g)], ''));
+      announce('1 group found by id.');
+      return;
+    }
+  }
+  if (!can(m('group/name'), 'list')) {
+    let g = null;
+    try { g = await read(m('group/name/' + enc(q))); } catch (x) { g = null; }
+    if (ctx.stale()) return;
+    clear(out);
+    add(out, h('p', { class: 'muted' }, 'This token may not list group names: only a group named exactly \u201c', h('strong', null, q), '\u201d is looked for.'),
+      groupTable(g ? [groupRow(g)] : [], 'No group has this name.'));
+    announce(g ? '1 group found.' : 'No group has this name.');
+    return;
+  }
+  const page = await namePage('group', q, after);
+  const got = await pool(page.names, 6, (n) => read(m('group/name/' + enc(n))));
+  if (ctx.stale()) return;
+  const rows = page.names.map((n, i) => {
+    const g = got[i];
+    if (g && !(g instanceof Error)) return groupRow(g);
+    return { name: n, unreadable: g instanceof Error ? g.message : 'deleted since listed' };
+  });
+  clear(out);
+  const count = rows.length + (rows.length === 1 ? ' group' : ' groups');
+  add(out, h('p', { class: 'muted', id: 'search-summary' }, (after ? 'Further names' : 'Names') + ' beginning with \u201c', h('strong', null, q), '\u201d: ' + count + ' on this page' + (page.more ? '; more follow.' : '.')),
+    groupTable(rows, 'No group matches.'),
+    searchPager('#/groups', q, page.names, page.more, after, 'Search pages'));
+  announce(count + ' shown' + (page.more ? '; more follow.' : '.'));
 }
 
 // ---- create -------------------------------------------------------------

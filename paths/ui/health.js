@@ -1,18 +1,29 @@
 // Store health: what the mount's info path reports, and the sizes of the
 // small lists (OIDC objects, MFA settings) the token may list.
 
-import { add, h, m, read, list, can, props, section, value, pool } from './lib.js';
+import { add, h, m, read, list, can, props, section, pool } from './lib.js';
 
 const LABELS = {
   plugin_version: 'Plugin version',
   schema_version: 'Storage schema version',
   entities: 'Entities',
+  entity_aliases: 'Entity aliases',
+  groups: 'Groups',
   load_source: 'How the store loaded at start',
   load_duration_ms: 'Load time',
+  last_snapshot: 'Last snapshot written',
+  snapshot_current: 'Snapshot current',
   mount_accessor_check: 'Mount accessor check',
   vault_token_last_used: 'Mount\u2019s Vault token last used',
   vault_token_error: 'Mount\u2019s Vault token error',
 };
+
+// Element ids of the values a reader (or a test) looks for.
+const IDS = {
+  entities: 'info-entities', entity_aliases: 'info-entity-aliases', groups: 'info-groups',
+  last_snapshot: 'info-last-snapshot', snapshot_current: 'info-snapshot-current',
+};
+const COUNTS = new Set(['entities', 'entity_aliases', 'groups']);
 
 const SOURCES = {
   snapshot: 'from the load snapshot',
@@ -35,18 +46,22 @@ export async function render(ctx) {
     if (k === 'load_duration_ms') v = v + ' ms';
     if (k === 'load_source') v = String(v) + (SOURCES[v] ? ' (' + SOURCES[v] + ')' : '');
     if (k === 'mount_accessor_check') v = v === 'vault' ? 'against Vault\u2019s auth mount table' : 'by form only (no Vault token configured, or it fails)';
-    if (k === 'entities') v = Number(v).toLocaleString('en');
-    pairs.push([LABELS[k], v === '' ? null : v]);
+    if (COUNTS.has(k)) v = Number(v).toLocaleString('en');
+    if (k === 'last_snapshot') v = v ? String(v) : 'none yet (the next start loads every stored object)';
+    if (k === 'snapshot_current') {
+      v = info.last_snapshot
+        ? (v ? 'yes: no write since it was taken' : 'no: written since, so the next start also reads the objects of the sections changed')
+        : 'no snapshot';
+    }
+    if (v === '') v = null;
+    pairs.push([LABELS[k], IDS[k] ? h('span', { id: IDS[k] }, v === null ? '\u2014' : String(v)) : v]);
   }
-  // Fields this console does not know (a later plugin's), such as when the
-  // last load snapshot was written, are shown as they come.
-  let snapshot = null;
+  // Fields this console does not know (a later plugin's) are shown as they
+  // come.
   for (const k of Object.keys(info).sort()) {
     if (k in LABELS) continue;
-    if (/snapshot/.test(k)) snapshot = [k, info[k]];
-    else pairs.push([k.replace(/_/g, ' '), info[k]]);
+    pairs.push([k.replace(/_/g, ' '), info[k]]);
   }
-  pairs.push(['Last snapshot written', snapshot ? value(snapshot[1]) : h('span', { class: 'muted' }, 'not reported by this plugin version\u2019s info')]);
   add(el, section('This mount', props(pairs)));
 
   // Counts of the small lists, where the token may list them.

@@ -466,6 +466,32 @@ export function pager(base, keys, limit, query, label) {
   return nav.childNodes.length ? nav : null;
 }
 
+// NAME_PAGE is how many names a search by name prefix shows at a time.
+export const NAME_PAGE = 50;
+
+// namePage lists one page of a name list (entity/name or group/name) from
+// the mount's name index: the names beginning with q (any letter case), in
+// the order of their lower-case form, after the name after. One more name
+// than a page is asked for, to know whether a next page exists.
+export async function namePage(kind, q, after) {
+  const query = { prefix: q, limit: String(NAME_PAGE + 1) };
+  if (after) query.after = after;
+  const r = await list(m(kind + '/name'), query);
+  const more = r.keys.length > NAME_PAGE;
+  return { names: r.keys.slice(0, NAME_PAGE), more };
+}
+
+// searchPager links to the next page of a name search (after its last
+// name) and back to the first.
+export function searchPager(base, q, names, more, after, label) {
+  const nav = h('nav', { class: 'pager', 'aria-label': label });
+  if (after) add(nav, link(base + '?' + new URLSearchParams({ q }).toString(), 'First page', { class: 'button small' }));
+  if (more) {
+    add(nav, link(base + '?' + new URLSearchParams({ q, after: names[names.length - 1] }).toString(), 'Next page', { class: 'button small', rel: 'next' }));
+  }
+  return nav.childNodes.length ? nav : null;
+}
+
 // decodeJWT decodes a JWT's header and payload (no verification: display).
 export function decodeJWT(token) {
   const part = (p) => {

@@ -1,5 +1,5 @@
 // MFA: methods and login enforcements, an entity's enrollment and lockout
-// (with the admin paths), and self-enrollment in a TOTP method for the
+// (read from mfa/entity-status, changed with the admin paths), and self-enrollment in a TOTP method for the
 // person signed in (a QR code from the mount's generate path).
 
 import {
@@ -38,7 +38,7 @@ export async function render(ctx) {
   const tabs = [
     ['methods', 'Methods', can(m('mfa/method'), 'list')],
     ['enforcements', 'Login enforcements', can(m('mfa/login-enforcement'), 'list')],
-    ['entity', 'Entity enrollment', canWrite(m('mfa/method/totp/admin-generate'))],
+    ['entity', 'Entity enrollment', can(m('mfa/entity-status/_sample'), 'read') || canWrite(m('mfa/method/totp/admin-generate'))],
     ['self', 'Enroll yourself', canWrite(m('mfa/method/totp/generate'))],
   ];
   add(ctx.el, h('nav', { class: 'tabs', 'aria-label': 'MFA pages' }, h('ul', null, tabs.filter((t) => t[2]).map(([r, l]) =>
@@ -177,10 +177,11 @@ async function enforcementDetail(ctx, name) {
 
 // ---- an entity's enrollment and lockout ---------------------------------
 
-// The API has no read of an entity's enrollment or refused-attempt count:
-// admin-generate tells whether the entity is enrolled (it answers "already
-// has a secret" without changing it, or enrolls it), admin-destroy removes
-// the enrollment and admin-reset-lockout clears the refused attempts.
+// entityMFA shows an entity's state in every method as mfa/entity-status
+// reports it (a read: it changes nothing), with the admin paths as
+// explicit, confirmed actions: enroll (admin-generate), destroy the
+// enrollment (admin-destroy), new recovery codes, and a lockout reset when
+// there are refused attempts.
 async function entityMFA(ctx) {
   const { el, query } = ctx;
   add(el, h('h1', null, 'Entity enrollment and lockout'));
@@ -194,19 +195,26 @@ async function entityMFA(ctx) {
   let e = null;
   if (UUID.test(query.id)) e = await read(m('entity/id/' + enc(query.id)));
   if (!e) e = await read(m('entity/name/' + enc(query.id)));
+  if (ctx.stale()) return;
   if (!e) {
     add(el, h('p', { class: 'error', role: 'alert' }, 'No entity has this name or ID.'));
     return;
   }
+  const statusPath = m('mfa/entity-status/' + enc(e.id));
+  const P = {
+    generate: m('mfa/method/totp/admin-generate'), destroy: m('mfa/method/totp/admin-destroy'),
+    codes: m('mfa/recovery-codes/admin-generate'), reset: m('mfa/admin-reset-lockout'), evaluate: m('mfa/evaluate'),
+  };
+  await capabilities([statusPath, ...Object.values(P)]);
   const auth = await mountNames();
   add(el, section('Entity', props([['Name', link('#/entities/' + encodeURIComponent(e.id), e.name)], ['ID', h('code', null, e.id)]])));
 
   // Which enforcements apply to its logins, per auth mount of its aliases.
-  if (canWrite(m('mfa/evaluate'))) {
+  if (canWrite(P.evaluate)) {
     const rows = [];
     for (const a of e.aliases || []) {
       try {
-        const r = await api('POST', m('mfa/evaluate'), { entity_id: e.id, mount_accessor: a.mount_accessor, mount_type: a.mount_type || (auth[a.mount_accessor] || {}).type || '' });
+        const r = await api('POST', P.evaluate, { entity_id: e.id, mount_accessor: a.mount_accessor, mount_type: a.mount_type || (auth[a.mount_accessor] || {}).type || '' });
         const d = (r && r.data) || {};
         rows.push([mountLabel(a, auth), (d.enforcements || []).join(', ') || 'none', (d.mfa_method_ids || []).join(', ') || 'none']);
       } catch (x) {
@@ -216,40 +224,89 @@ async function entityMFA(ctx) {
     add(el, section('MFA at login', table('MFA at login', ['Login through', 'Enforcements', 'Methods required'], rows, 'The entity has no aliases, so no login of it is known.')));
   }
 
-  const ms = await list(m('mfa/method'));
-  const rows = ms.keys.map((mid) => {
-    const info = ms.info[mid] || {};
-    const state = h('span', { class: 'state', id: 'state-' + mid }, info.type === 'totp' ? 'not known yet' : 'held by ' + info.type);
-    const out = h('div', { class: 'cell-out', 'aria-live': 'polite' });
-    const act = (label, path, body, done, attrs) => confirmButton(label, label + ' for ' + e.name + '?', async () => {
-      const r = await api('POST', m(path), Object.assign({ method_id: mid, entity_id: e.id }, body || {}));
-      done(r);
-    }, Object.assign({ class: 'button small' }, attrs || {}));
-    const actions = h('div', { class: 'row-actions' });
-    if (info.type === 'totp') {
-      add(actions, act('Enroll', 'mfa/method/totp/admin-generate', null, (r) => {
-        clear(out);
-        const warn = r && r.warnings && r.warnings.find((w) => /already has a secret/.test(w));
-        if (warn) { state.textContent = 'enrolled'; add(out, h('p', null, warn)); announce('The entity is already enrolled.'); return; }
-        state.textContent = 'enrolled (just now)';
-        add(out, qr(r && r.data));
-        announce('Enrolled: give the QR code to the person.');
-      }, { 'aria-label': 'Enroll in ' + (info.name || mid) }),
-      act('Remove enrollment', 'mfa/method/totp/admin-destroy', null, () => { state.textContent = 'not enrolled'; clear(out); announce('Enrollment removed.'); },
-        { 'aria-label': 'Remove enrollment in ' + (info.name || mid) }),
-      act('New recovery codes', 'mfa/recovery-codes/admin-generate', null, (r) => {
-        clear(out);
-        add(out, h('p', null, 'Recovery codes (shown once):'), h('ul', { class: 'codes' }, ((r && r.data && r.data.recovery_codes) || []).map((c) => h('li', null, h('code', null, c)))));
-        announce('Recovery codes made.');
-      }, { 'aria-label': 'New recovery codes for ' + (info.name || mid) }));
+  const box = h('div', null, loading('the entity\u2019s MFA state'));
+  add(el, section('Methods', box));
+  if (!can(statusPath, 'read')) {
+    clear(box);
+    add(box, h('p', { class: 'muted' }, 'This token may not read ', h('code', null, 'mfa/entity-status'), ', so the entity\u2019s enrollment and lockout are not shown.'));
+    return;
+  }
+  // One row per method; a row's state and actions are redrawn from a new
+  // read of the status after every action, its output (a QR code, recovery
+  // codes) stays.
+  const rows = new Map();
+  const refresh = async () => {
+    const r = await read(statusPath);
+    const methods = (r && r.methods) || {};
+    for (const [mid, st] of Object.entries(methods)) {
+      let row = rows.get(mid);
+      if (!row) {
+        row = { out: h('div', { class: 'cell-out', 'aria-live': 'polite' }), cells: [h('span'), h('span'), h('span'), h('span'), h('div', { class: 'row-actions' })] };
+        rows.set(mid, row);
+      }
+      fillRow(row, mid, st);
     }
-    add(actions, act('Reset lockout', 'mfa/admin-reset-lockout', null, () => { clear(out); add(out, h('p', null, 'Refused attempts cleared.')); announce('Lockout reset.'); },
-      { 'aria-label': 'Reset lockout in ' + (info.name || mid) }));
-    return [info.name || mid, info.type || '', state, h('div', null, actions, out)];
-  });
-  add(el, section('Methods',
-    h('p', { class: 'hint' }, 'The API reports neither an entity\u2019s enrollment nor its refused attempts: \u201cEnroll\u201d answers \u201calready has a secret\u201d for an enrolled entity without changing it, and enrolls one that is not; \u201cReset lockout\u201d clears the refused attempts whatever their number.'),
-    table('Methods of ' + e.name, ['Method', 'Type', 'Enrollment', 'Actions'], rows, 'No MFA methods.')));
+    return methods;
+  };
+  const fillRow = (row, mid, st) => {
+    const label = st.name || mid;
+    const totp = st.type === 'totp';
+    const [state, attempts, lock, codes, actions] = row.cells;
+    clear(state); clear(attempts); clear(lock); clear(codes); clear(actions);
+    state.id = 'state-' + mid;
+    attempts.id = 'attempts-' + mid;
+    lock.id = 'lockout-' + mid;
+    add(state, !totp ? 'no enrollment here (' + st.type + ')' : st.enrolled ? 'enrolled' : 'not enrolled');
+    add(attempts, String(st.failed_attempts || 0) + ' of ' + String(st.max_validation_attempts || 0));
+    add(lock, st.locked_out ? h('strong', { class: 'bad' }, 'locked out') : 'not locked out');
+    add(codes, totp && st.enrolled ? String(st.recovery_codes_remaining || 0) : h('span', { class: 'muted' }, '\u2014'));
+    const act = (text, path, question, done, aria) => confirmButton(text, question, async () => {
+      const r = await api('POST', path, { method_id: mid, entity_id: e.id });
+      clear(row.out);
+      done(r);
+      await refresh();
+    }, { class: 'button small', 'aria-label': aria + ' ' + label });
+    if (totp && !st.enrolled && canWrite(P.generate)) {
+      add(actions, act('Enroll (admin-generate)', P.generate, 'Give ' + e.name + ' a new TOTP secret in ' + label + '?', (r) => {
+        add(row.out, h('p', null, 'Give this QR code to the person; it is shown once.'), qr(r && r.data));
+        announce('Enrolled: give the QR code to the person.');
+      }, 'Enroll in'));
+    }
+    if (totp && st.enrolled && canWrite(P.destroy)) {
+      add(actions, act('Destroy (admin-destroy)', P.destroy, 'Delete the TOTP secret, refused attempts and recovery codes of ' + e.name + ' in ' + label + '?', () => {
+        add(row.out, h('p', null, 'Enrollment destroyed.'));
+        announce('Enrollment destroyed.');
+      }, 'Destroy enrollment in'));
+    }
+    if (totp && st.enrolled && canWrite(P.codes)) {
+      add(actions, act('New recovery codes', P.codes, 'Replace the recovery codes of ' + e.name + ' in ' + label + '?', (r) => {
+        add(row.out, h('p', null, 'Recovery codes (shown once):'), h('ul', { class: 'codes' }, ((r && r.data && r.data.recovery_codes) || []).map((c) => h('li', null, h('code', null, c)))));
+        announce('Recovery codes made.');
+      }, 'New recovery codes for'));
+    }
+    if ((st.locked_out || st.failed_attempts > 0) && canWrite(P.reset)) {
+      add(actions, act('Reset lockout', P.reset, 'Clear the refused attempts of ' + e.name + ' in ' + label + '?', () => {
+        add(row.out, h('p', null, 'Refused attempts cleared.'));
+        announce('Lockout reset.');
+      }, 'Reset lockout in'));
+    }
+    if (!actions.childNodes.length) add(actions, h('span', { class: 'muted' }, 'none'));
+  };
+  const methods = await refresh();
+  if (ctx.stale()) return;
+  clear(box);
+  const ids = Object.keys(methods).sort((x, y) => String(methods[x].name || x).localeCompare(String(methods[y].name || y)));
+  add(box,
+    h('p', { class: 'hint' }, 'As mfa/entity-status reports it: reading it changes nothing. Refused attempts lock the entity out of a method when they reach its maximum, until a reset.'),
+    table('Methods of ' + e.name, ['Method', 'Enrollment', 'Refused attempts', 'Recovery codes', 'Actions'], ids.map((mid) => {
+      const st = methods[mid];
+      const [state, attempts, lock, codes, actions] = rows.get(mid).cells;
+      return [
+        [link('#/mfa/methods/' + encodeURIComponent(mid), st.name || mid), h('br'), h('span', { class: 'muted' }, st.type || '')],
+        state, [attempts, ', ', lock], codes, h('div', null, actions, rows.get(mid).out),
+      ];
+    }), 'No MFA methods.'));
+  announce('MFA state of ' + e.name + ' shown.');
 }
 
 // qr shows an enrollment: the QR code the mount made, and the key for
