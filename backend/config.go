@@ -28,6 +28,8 @@ type MountConfig struct {
 	VaultToken string `json:"vault_token,omitempty"`
 	// VaultTokenSetAt is when VaultToken was last written.
 	VaultTokenSetAt time.Time `json:"vault_token_set_at,omitzero"`
+	// AllowKeyExport lets export/keys return the OIDC private keys.
+	AllowKeyExport bool `json:"allow_key_export,omitempty"`
 }
 
 // Callers returns the caller_entities setting.
@@ -42,7 +44,8 @@ func (c MountConfig) Callers() string {
 type MountConfigInput struct {
 	CallerEntities core.Opt[string]
 	// VaultToken "" removes the token.
-	VaultToken core.Opt[string]
+	VaultToken     core.Opt[string]
+	AllowKeyExport core.Opt[bool]
 }
 
 // configState holds the settings in memory; writes replace the whole value.
@@ -94,6 +97,9 @@ func (s *Store) WriteMountConfig(ctx context.Context, in MountConfigInput) (Moun
 			if c.VaultToken != "" {
 				c.VaultTokenSetAt = s.now().UTC()
 			}
+		}
+		if in.AllowKeyExport.Set {
+			c.AllowKeyExport = in.AllowKeyExport.Val
 		}
 		if err := s.storage.PutJSON(ctx, configKey, &c); err != nil {
 			return err

@@ -1,7 +1,8 @@
 // Package backend is the identity engine of one mount, built from its parts:
 // the identity store (package identity), MFA (package mfa) and OIDC
 // (package oidc), over the shared storage and locks of package core. It
-// builds and wires them, loads them once (Ready), routes Vault's
+// builds and wires them, gathers their record kinds into the import and
+// export engine (package transfer), loads them once (Ready), routes Vault's
 // invalidations and runs the periodic work, and owns the mount's own
 // settings (caller_entities, the Vault token) and the storage schema
 // version. It knows nothing of HTTP or of the plugin framework; the paths
@@ -23,6 +24,7 @@ import (
 	"github.com/vault-identity/vault-plugin-secrets-identity/backend/identity"
 	"github.com/vault-identity/vault-plugin-secrets-identity/backend/mfa"
 	"github.com/vault-identity/vault-plugin-secrets-identity/backend/oidc"
+	"github.com/vault-identity/vault-plugin-secrets-identity/backend/transfer"
 )
 
 // Options configures a Store.
@@ -53,7 +55,8 @@ type Options struct {
 // asks Vault to seal-wrap.
 var SealWrapPrefixes = []string{oidc.SealWrapPrefix, mfa.MFASealWrapPrefix, oidc.ClientSealWrapPrefix, ConfigSealWrapPrefix}
 
-// Store is one mount's engine.
+// Store is one mount's engine: its parts, and the import and export of all
+// of them (package transfer).
 //
 // Lock order, for every part (core.Rank): the stripes first (all of an
 // operation's at once, through core.Locks.Locked), then the MFA
@@ -69,6 +72,7 @@ type Store struct {
 	identity *identity.Store
 	mfa      *mfa.Service
 	oidc     *oidc.Service
+	transfer *transfer.Engine
 	cfg      configState
 
 	loadMu core.RWMutex
@@ -103,6 +107,7 @@ func New(opts Options) *Store {
 	s.mfa = mfa.New(mfa.Options{Deps: d, Identity: s.identity, HTTPClient: opts.HTTPClient, PollInterval: opts.MFAPollInterval})
 	s.oidc = oidc.New(oidc.Options{Deps: d, Identity: s.identity})
 	s.identity.SetHooks(identity.Hooks{Secrets: s.mfa.EntitySecrets(), SignInsEnd: s.oidc.EndSignIns})
+	s.transfer = s.newTransfer(opts.LoadWorkers)
 	return s
 }
 

@@ -24,6 +24,10 @@ func configPaths(c Config) []*framework.Path {
 				Type:        framework.TypeString,
 				Description: `How a caller whose Vault aliases match no alias of this store is treated on the paths that act for it: "create" (the default) gives it an entity here, with its Vault entity's aliases, on its first request, as Vault creates an entity at every login; "match" maps only callers an existing alias names.`,
 			},
+			"allow_key_export": {
+				Type:        framework.TypeBool,
+				Description: "Whether export/keys may return the mount's OIDC private keys (for a backup that keeps the keys). Off by default.",
+			},
 			"vault_token": {
 				Type:         framework.TypeString,
 				Description:  `A Vault token whose policy may read the auth mount table (sys/auth), with which the plugin checks mount accessors as Vault does. Write-only: never returned. "" removes it.`,
@@ -49,6 +53,7 @@ func configPaths(c Config) []*framework.Path {
 
 var configFields = map[string]*framework.FieldSchema{
 	"caller_entities":       {Type: framework.TypeString, Description: `"create" or "match".`},
+	"allow_key_export":      {Type: framework.TypeBool, Description: "Whether export/keys may return the OIDC private keys."},
 	"vault_token_set":       {Type: framework.TypeBool, Description: "Whether a Vault token is set (the token itself is never returned)."},
 	"vault_token_set_at":    {Type: framework.TypeString, Description: "When the Vault token was set (RFC 3339), or empty."},
 	"vault_token_last_used": {Type: framework.TypeString, Description: "When this node last used the Vault token successfully (RFC 3339), or empty."},
@@ -68,6 +73,7 @@ func configData(c backend.MountConfig, st mounttable.Status) map[string]any {
 	}
 	return withTokenStatus(map[string]any{
 		"caller_entities":    c.Callers(),
+		"allow_key_export":   c.AllowKeyExport,
 		"vault_token_set":    c.VaultToken != "",
 		"vault_token_set_at": setAt,
 	}, st)
@@ -99,6 +105,7 @@ func (h *configHandler) write(ctx context.Context, req *logical.Request, d *fram
 	c, err := h.store.WriteMountConfig(ctx, backend.MountConfigInput{
 		CallerEntities: optional[string](d, "caller_entities"),
 		VaultToken:     optional[string](d, "vault_token"),
+		AllowKeyExport: optional[bool](d, "allow_key_export"),
 	})
 	if err != nil {
 		return respondErr(req, err)
@@ -119,6 +126,9 @@ authorize, TOTP generate, mfa/validate, recovery codes), an entity here named
 after its Vault entity (or a generated name when that one is taken), with an
 alias for each of its Vault aliases. With "match", only existing aliases map
 callers, and those paths never write.
+
+allow_key_export: with true, export/keys returns every OIDC key with its
+private keys, to whoever the ACL lets read that path. Off by default.
 
 vault_token: a token whose policy allows reading sys/auth (and, through the
 default policy, looking itself up and renewing itself). With it, mount

@@ -49,6 +49,6 @@ func TestMountConfig(t *testing.T) {
 
 // noToken is the config of a mount without a token.
 var noToken = map[string]any{
-	"caller_entities": "create", "vault_token_set": false, "vault_token_set_at": "",
+	"caller_entities": "create", "allow_key_export": false, "vault_token_set": false, "vault_token_set_at": "",
 	"vault_token_last_used": "", "vault_token_error": "", "mount_accessor_check": "form",
 }

@@ -55,6 +55,7 @@ func All(c Config) []*framework.Path {
 		mfaPaths(c, callers),
 		infoPaths(c),
 		configPaths(c),
+		transferPaths(c),
 	)), uiPaths(c)...)
 }
 

@@ -3,7 +3,9 @@
 // the load at start-up and its snapshot, the auth mount table aliases point
 // at, and the entities made for callers on first use.
 //
-// It imports core only. What it needs of the other parts it reaches through
+// It imports core, and transfer for its record kinds (TransferKinds: the
+// import and export of entities, aliases, groups and group aliases with
+// their ids). What it needs of the other parts it reaches through
 // Hooks, which the backend package wires: the MFA secrets that belong to an
 // entity (held still, moved by a merge, deleted with it) and the provider
 // sign-ins that end when an entity is disabled, merged away or deleted.
