@@ -372,14 +372,7 @@ func (s *Service) ExportKeys(ctx context.Context) ([]dump.Record, error) {
 
 // --- scopes ---
 
-type oidcScopeTransfer struct {
-	transfer.NoPrepare
-	s *Service
-}
-
-func (kt oidcScopeTransfer) Parallel() bool { return false }
-
-func (kt oidcScopeTransfer) Decode(it *transfer.Item) error {
+func decodeScope(it *transfer.Item) error {
 	var d dump.OIDCScope
 	if err := transfer.DecodeStrict(it.Rec.Data, &d); err != nil {
 		return err
@@ -400,11 +393,43 @@ func (kt oidcScopeTransfer) Decode(it *transfer.Item) error {
 	return nil
 }
 
-func (kt oidcScopeTransfer) LockKeys(*transfer.Item) []string { return nil }
+// namedKind is the handling of the OIDC objects kept by name in storage
+// (prefix + name) and in a map of the OIDC state: scopes and assignments as
+// they are, providers and roles with their references.
+type namedKind[T any] struct {
+	transfer.NoPrepare
+	s       *Service
+	kind    string // the record kind
+	what    string // its name in messages
+	prefix  string // its storage prefix
+	objects func(*oidcState) map[string]*T
+	decode  func(it *transfer.Item) error
+	// record is the object's record data, for export.
+	record func(s *Service, v *T) any
+}
 
-func (kt oidcScopeTransfer) Check(_ context.Context, b *transfer.Batch, it *transfer.Item) error {
-	checkNamed(b, it, kt.s.state.scopes[it.Rec.ID], "OIDC scope")
+func (k namedKind[T]) Parallel() bool                       { return false }
+func (k namedKind[T]) Decode(it *transfer.Item) error       { return k.decode(it) }
+func (k namedKind[T]) LockKeys(*transfer.Item) []string     { return nil }
+func (k namedKind[T]) Refs(*transfer.Batch, *transfer.Item) {}
+
+func (k namedKind[T]) Check(_ context.Context, b *transfer.Batch, it *transfer.Item) error {
+	checkNamed(b, it, k.objects(k.s.state)[it.Rec.ID], k.what)
 	return nil
+}
+
+func (k namedKind[T]) Write(ctx context.Context, _ *transfer.Batch, it *transfer.Item) error {
+	return k.s.storage.PutJSON(ctx, k.prefix+it.Rec.ID, it.Obj)
+}
+
+func (k namedKind[T]) Publish(_ *transfer.Batch, written []*transfer.Item) {
+	for _, it := range written {
+		k.objects(k.s.state)[it.Rec.ID] = it.Obj.(*T)
+	}
+}
+
+func (k namedKind[T]) Export(_ context.Context, after string, limit int, _ transfer.ExportRequest) ([]dump.Record, []string, error) {
+	return pageOfNames(k.s, k.kind, func() map[string]*T { return k.objects(k.s.state) }, after, limit, func(_ string, v *T) any { return k.record(k.s, v) })
 }
 
 // checkNamed decides a named object: created, or compared with cur.
@@ -418,37 +443,11 @@ func checkNamed[T any](b *transfer.Batch, it *transfer.Item, cur *T, what string
 	b.Settle(it, same, what+" "+it.Rec.ID, diff)
 }
 
-func (kt oidcScopeTransfer) Refs(*transfer.Batch, *transfer.Item) {}
-
-func (kt oidcScopeTransfer) Write(ctx context.Context, b *transfer.Batch, it *transfer.Item) error {
-	return kt.s.storage.PutJSON(ctx, oidcScopePrefix+it.Rec.ID, it.Obj)
-}
-
-func (kt oidcScopeTransfer) Publish(b *transfer.Batch, written []*transfer.Item) {
-	for _, it := range written {
-		kt.s.state.scopes[it.Rec.ID] = it.Obj.(*Scope)
-	}
-}
-
-func (kt oidcScopeTransfer) Export(_ context.Context, after string, limit int, _ transfer.ExportRequest) ([]dump.Record, []string, error) {
-	s := kt.s
-	return pageOfNames(s, dump.KindOIDCScope, func() map[string]*Scope { return s.state.scopes }, after, limit, func(_ string, sc *Scope) any {
-		return dump.OIDCScope{Name: sc.Name, Template: sc.Template, Description: sc.Description}
-	})
-}
-
 // --- assignments ---
 
-type oidcAssignmentTransfer struct {
-	transfer.NoPrepare
-	s *Service
-}
-
-func (kt oidcAssignmentTransfer) Parallel() bool { return false }
-
-// decode: an assignment's entity and group ids are not checked, as the
+// decodeAssignment: an assignment's entity and group ids are not checked, as the
 // engine checks them nowhere ("*" stands for all); allow_all is built in.
-func (kt oidcAssignmentTransfer) Decode(it *transfer.Item) error {
+func decodeAssignment(it *transfer.Item) error {
 	var d dump.OIDCAssignment
 	if err := transfer.DecodeStrict(it.Rec.Data, &d); err != nil {
 		return err
@@ -465,32 +464,6 @@ func (kt oidcAssignmentTransfer) Decode(it *transfer.Item) error {
 	}
 	it.Obj = a
 	return nil
-}
-
-func (kt oidcAssignmentTransfer) LockKeys(*transfer.Item) []string { return nil }
-
-func (kt oidcAssignmentTransfer) Check(_ context.Context, b *transfer.Batch, it *transfer.Item) error {
-	checkNamed(b, it, kt.s.state.assignments[it.Rec.ID], "OIDC assignment")
-	return nil
-}
-
-func (kt oidcAssignmentTransfer) Refs(*transfer.Batch, *transfer.Item) {}
-
-func (kt oidcAssignmentTransfer) Write(ctx context.Context, b *transfer.Batch, it *transfer.Item) error {
-	return kt.s.storage.PutJSON(ctx, oidcAssignmentPrefix+it.Rec.ID, it.Obj)
-}
-
-func (kt oidcAssignmentTransfer) Publish(b *transfer.Batch, written []*transfer.Item) {
-	for _, it := range written {
-		kt.s.state.assignments[it.Rec.ID] = it.Obj.(*Assignment)
-	}
-}
-
-func (kt oidcAssignmentTransfer) Export(_ context.Context, after string, limit int, _ transfer.ExportRequest) ([]dump.Record, []string, error) {
-	s := kt.s
-	return pageOfNames(s, dump.KindOIDCAssignment, func() map[string]*Assignment { return s.state.assignments }, after, limit, func(_ string, a *Assignment) any {
-		return dump.OIDCAssignment{Name: a.Name, EntityIDs: a.EntityIDs, GroupIDs: a.GroupIDs}
-	})
 }
 
 // --- clients ---
@@ -655,14 +628,11 @@ func (kt oidcClientTransfer) Export(_ context.Context, after string, limit int, 
 
 // --- providers ---
 
-type oidcProviderTransfer struct {
-	transfer.NoPrepare
-	s *Service
-}
+// oidcProviderTransfer checks that the scopes and clients a provider names
+// exist once the batch is written.
+type oidcProviderTransfer struct{ namedKind[Provider] }
 
-func (kt oidcProviderTransfer) Parallel() bool { return false }
-
-func (kt oidcProviderTransfer) Decode(it *transfer.Item) error {
+func decodeProvider(it *transfer.Item) error {
 	var d dump.OIDCProvider
 	if err := transfer.DecodeStrict(it.Rec.Data, &d); err != nil {
 		return err
@@ -696,13 +666,6 @@ func (kt oidcProviderTransfer) Decode(it *transfer.Item) error {
 	return nil
 }
 
-func (kt oidcProviderTransfer) LockKeys(*transfer.Item) []string { return nil }
-
-func (kt oidcProviderTransfer) Check(_ context.Context, b *transfer.Batch, it *transfer.Item) error {
-	checkNamed(b, it, kt.s.state.providers[it.Rec.ID], "OIDC provider")
-	return nil
-}
-
 // clientIDLands reports whether a client with this client_id exists once
 // the batch is written.
 func (s *Service) clientIDLands(b *transfer.Batch, id string) bool {
@@ -726,39 +689,23 @@ func (kt oidcProviderTransfer) Refs(b *transfer.Batch, it *transfer.Item) {
 	}
 }
 
-func (kt oidcProviderTransfer) Write(ctx context.Context, b *transfer.Batch, it *transfer.Item) error {
-	return kt.s.storage.PutJSON(ctx, oidcProviderPrefix+it.Rec.ID, it.Obj)
-}
-
-func (kt oidcProviderTransfer) Publish(b *transfer.Batch, written []*transfer.Item) {
-	for _, it := range written {
-		kt.s.state.providers[it.Rec.ID] = it.Obj.(*Provider)
-	}
-}
-
-// export leaves out allowed client ids of clients deleted since (the
+// providerRecord leaves out allowed client ids of clients deleted since (the
 // engine keeps them; they allow nothing).
-func (kt oidcProviderTransfer) Export(_ context.Context, after string, limit int, _ transfer.ExportRequest) ([]dump.Record, []string, error) {
-	s := kt.s
-	return pageOfNames(s, dump.KindOIDCProvider, func() map[string]*Provider { return s.state.providers }, after, limit, func(_ string, p *Provider) any {
-		allowed := p.AllowedClientIDs
-		if allowed != nil {
-			allowed = slices.DeleteFunc(slices.Clone(allowed), func(id string) bool { return id != "*" && s.state.clientIDs[id] == nil })
-		}
-		return dump.OIDCProvider{Name: p.Name, Issuer: p.Issuer, AllowedClientIDs: allowed, ScopesSupported: p.ScopesSupported, SignInMethods: p.SignInMethods}
-	})
+func providerRecord(s *Service, p *Provider) any {
+	allowed := p.AllowedClientIDs
+	if allowed != nil {
+		allowed = slices.DeleteFunc(slices.Clone(allowed), func(id string) bool { return id != "*" && s.state.clientIDs[id] == nil })
+	}
+	return dump.OIDCProvider{Name: p.Name, Issuer: p.Issuer, AllowedClientIDs: allowed, ScopesSupported: p.ScopesSupported, SignInMethods: p.SignInMethods}
 }
 
 // --- roles ---
 
-type oidcRoleTransfer struct {
-	transfer.NoPrepare
-	s *Service
-}
+// oidcRoleTransfer checks the role's key and gives the key its first keys
+// when the role is the first to use it.
+type oidcRoleTransfer struct{ namedKind[Role] }
 
-func (kt oidcRoleTransfer) Parallel() bool { return false }
-
-func (kt oidcRoleTransfer) Decode(it *transfer.Item) error {
+func decodeRole(it *transfer.Item) error {
 	var d dump.OIDCRole
 	if err := transfer.DecodeStrict(it.Rec.Data, &d); err != nil {
 		return err
@@ -793,13 +740,6 @@ func (kt oidcRoleTransfer) Decode(it *transfer.Item) error {
 	return nil
 }
 
-func (kt oidcRoleTransfer) LockKeys(*transfer.Item) []string { return nil }
-
-func (kt oidcRoleTransfer) Check(_ context.Context, b *transfer.Batch, it *transfer.Item) error {
-	checkNamed(b, it, kt.s.state.roles[it.Rec.ID], "OIDC role")
-	return nil
-}
-
 func (kt oidcRoleTransfer) Refs(b *transfer.Batch, it *transfer.Item) {
 	r := it.Obj.(*Role)
 	switch key := kt.s.effectiveKey(b, r.Key); {
@@ -815,21 +755,11 @@ func (kt oidcRoleTransfer) Write(ctx context.Context, b *transfer.Batch, it *tra
 	if err := kt.s.materializeFor(ctx, r.Key); err != nil {
 		return err
 	}
-	if err := kt.s.storage.PutJSON(ctx, oidcRolePrefix+r.Name, r); err != nil {
+	if err := kt.namedKind.Write(ctx, b, it); err != nil {
 		return err
 	}
-	kt.s.state.roles[r.Name] = r
 	kt.s.state.nextRun = 0
 	return nil
-}
-
-func (kt oidcRoleTransfer) Publish(*transfer.Batch, []*transfer.Item) {}
-
-func (kt oidcRoleTransfer) Export(_ context.Context, after string, limit int, _ transfer.ExportRequest) ([]dump.Record, []string, error) {
-	s := kt.s
-	return pageOfNames(s, dump.KindOIDCRole, func() map[string]*Role { return s.state.roles }, after, limit, func(_ string, r *Role) any {
-		return dump.OIDCRole{Name: r.Name, Key: r.Key, Template: r.Template, TTL: seconds(r.TTL), ClientID: r.ClientID, Audiences: r.Audiences}
-	})
 }
 
 // --- grants of refresh token families ---
@@ -966,14 +896,35 @@ func (kt oidcGrantTransfer) Export(ctx context.Context, after string, limit int,
 // TransferKinds are OIDC's record kinds for import and export.
 func (s *Service) TransferKinds() map[string]transfer.Kind {
 	return map[string]transfer.Kind{
-		dump.KindOIDCConfig:     oidcConfigTransfer{s: s},
-		dump.KindOIDCKey:        oidcKeyTransfer{s: s},
-		dump.KindOIDCScope:      oidcScopeTransfer{s: s},
-		dump.KindOIDCAssignment: oidcAssignmentTransfer{s: s},
-		dump.KindOIDCClient:     oidcClientTransfer{s: s},
-		dump.KindOIDCProvider:   oidcProviderTransfer{s: s},
-		dump.KindOIDCRole:       oidcRoleTransfer{s: s},
-		dump.KindOIDCGrant:      oidcGrantTransfer{s: s},
+		dump.KindOIDCConfig: oidcConfigTransfer{s: s},
+		dump.KindOIDCKey:    oidcKeyTransfer{s: s},
+		dump.KindOIDCScope: namedKind[Scope]{
+			s: s, kind: dump.KindOIDCScope, what: "OIDC scope", prefix: oidcScopePrefix, decode: decodeScope,
+			objects: func(st *oidcState) map[string]*Scope { return st.scopes },
+			record: func(_ *Service, sc *Scope) any {
+				return dump.OIDCScope{Name: sc.Name, Template: sc.Template, Description: sc.Description}
+			},
+		},
+		dump.KindOIDCAssignment: namedKind[Assignment]{
+			s: s, kind: dump.KindOIDCAssignment, what: "OIDC assignment", prefix: oidcAssignmentPrefix, decode: decodeAssignment,
+			objects: func(st *oidcState) map[string]*Assignment { return st.assignments },
+			record: func(_ *Service, a *Assignment) any {
+				return dump.OIDCAssignment{Name: a.Name, EntityIDs: a.EntityIDs, GroupIDs: a.GroupIDs}
+			},
+		},
+		dump.KindOIDCClient: oidcClientTransfer{s: s},
+		dump.KindOIDCProvider: oidcProviderTransfer{namedKind[Provider]{
+			s: s, kind: dump.KindOIDCProvider, what: "OIDC provider", prefix: oidcProviderPrefix, decode: decodeProvider,
+			objects: func(st *oidcState) map[string]*Provider { return st.providers }, record: providerRecord,
+		}},
+		dump.KindOIDCRole: oidcRoleTransfer{namedKind[Role]{
+			s: s, kind: dump.KindOIDCRole, what: "OIDC role", prefix: oidcRolePrefix, decode: decodeRole,
+			objects: func(st *oidcState) map[string]*Role { return st.roles },
+			record: func(_ *Service, r *Role) any {
+				return dump.OIDCRole{Name: r.Name, Key: r.Key, Template: r.Template, TTL: seconds(r.TTL), ClientID: r.ClientID, Audiences: r.Audiences}
+			},
+		}},
+		dump.KindOIDCGrant: oidcGrantTransfer{s: s},
 	}
 }
 
