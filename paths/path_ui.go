@@ -22,25 +22,13 @@ import (
 // from embedded files at <mount>/ui/ without a token. The page holds no data
 // of the store: it signs in to Vault from the browser and calls the API with
 // the token it got, which stays in the page's memory, so Vault's ACL decides
-// what it shows. It runs under a strict Content-Security-Policy: scripts and
-// style sheets are files of this directory, nothing is inline.
+// what it shows. It runs under the sign-in page's strict
+// Content-Security-Policy and headers (signInCSP, signInHeaders): scripts
+// and style sheets are files of this directory, nothing is inline, and the
+// page hides itself when framed.
 
 //go:embed ui
 var uiFiles embed.FS
-
-// uiCSP is the console's policy, also stated in the page's <meta> element
-// (where frame-ancestors is not honoured: the header has it, and the page
-// hides itself when framed).
-const uiCSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'none'; base-uri 'none'"
-
-// uiHeaders go with the page. Vault passes them on only when the mount
-// allows them (allowed_response_headers, as scripts/dev.sh tunes it).
-var uiHeaders = map[string][]string{
-	"Content-Security-Policy": {uiCSP + "; frame-ancestors 'none'"},
-	"X-Frame-Options":         {"DENY"},
-	"X-Content-Type-Options":  {"nosniff"},
-	"Referrer-Policy":         {"no-referrer"},
-}
 
 var uiTemplate = template.Must(template.ParseFS(uiFiles, "ui/index.html"))
 
@@ -142,7 +130,7 @@ func uiIndex(_ context.Context, req *logical.Request, _ *framework.FieldData) (*
 		dir = "ui/"
 	}
 	page := uiPage{
-		CSP:    uiCSP,
+		CSP:    signInCSP,
 		Script: dir + "app.js?v=" + uiVersion,
 		Style:  dir + "style.css?v=" + uiAssets["style.css"].version,
 		Mount:  req.MountPoint,
@@ -159,7 +147,7 @@ func uiIndex(_ context.Context, req *logical.Request, _ *framework.FieldData) (*
 			logical.HTTPCacheControlHeader: "no-store",
 			logical.HTTPPragmaHeader:       "no-cache",
 		},
-		Headers: copyHeaders(uiHeaders),
+		Headers: copyHeaders(signInHeaders),
 	}, nil
 }
 
