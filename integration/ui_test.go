@@ -925,11 +925,15 @@ func TestUIConsole(t *testing.T) {
 	})
 
 	t.Run("health shows the counts and the load snapshot", func(t *testing.T) {
-		// A reload's cleanup writes a load snapshot, of a store of more than
-		// the 1,000 objects one needs: the thousand groups above.
+		// A reload's cleanup writes a load snapshot of a store of 1,000
+		// objects or more (the thousand groups above, when they ran).
+		info := do(t, "GET", uiMount+"/info", nil).Data
+		have := int(info["entities"].(float64) + info["entity_aliases"].(float64) + info["groups"].(float64))
+		for i := have; i < 1000; i++ {
+			mustWrite(t, uiMount+"/entity", map[string]any{"name": fmt.Sprintf("snapshot-filler-%d", i)})
+		}
 		r := do(t, "PUT", "sys/plugins/reload/backend", map[string]any{"mounts": []string{uiMount}})
 		require.Contains(t, []int{http.StatusOK, http.StatusNoContent}, r.Status, r.Errors)
-		var info map[string]any
 		waitFor(t, 30*time.Second, "the mount after the reload", func() bool {
 			rep := do(t, "GET", uiMount+"/info", nil)
 			info = rep.Data
