@@ -4,21 +4,31 @@ PKG     := github.com/vault-identity/vault-plugin-secrets-identity
 LDFLAGS := -X $(PKG)/plugin.Version=v$(VERSION)
 BIN     := bin/$(NAME)
 TESTARGS ?=
+# The Vault minor version for vault, dev, test-integration and bench:
+# 1.19, 1.20 or 1.21 (scripts/vault.sh's default, 1.21).
+export VAULT_VERSION
 
-.PHONY: default build dev dev-background dev-stop vault deps test test-unit test-integration bench fmt fmtcheck vet
+.PHONY: default build dev dev-background dev-stop vault deps ui-deps test test-unit test-integration test-ui test-compat bench fmt fmtcheck vet
 
 default: build
 
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/$(NAME)
+	CGO_ENABLED=0 go build -trimpath -o bin/identity-migrate ./cmd/identity-migrate
 
-# The Vault server binary, built once from tools/vault and cached.
+# The Vault server binary of VAULT_VERSION, built once from tools/vault
+# (1.21) or tools/vault-<version> and cached.
 vault:
 	@scripts/vault.sh >/dev/null
 
-# Debian packages the tests use (oathtool, chromium).
+# What the tests use: Debian's oathtool, chromium and npm, and axe-core
+# from the npm registry (cached).
 deps:
 	@scripts/deps.sh
+
+# axe-core alone, for the console's accessibility checks.
+ui-deps:
+	@scripts/ui-deps.sh
 
 dev: vault build
 	VERSION=v$(VERSION) scripts/dev.sh
@@ -38,8 +48,19 @@ test-unit:
 	go test -tags lockcheck -count=1 $(TESTARGS) ./backend/... ./paths/
 
 test-integration: vault build deps
-	VAULT_BIN=$$(scripts/vault.sh) PLUGIN_BIN=$(CURDIR)/$(BIN) PLUGIN_VERSION=v$(VERSION) \
+	VAULT_BIN=$$(scripts/vault.sh) PLUGIN_BIN=$(CURDIR)/$(BIN) PLUGIN_VERSION=v$(VERSION) AXE_JS=$$(scripts/ui-deps.sh) \
 		go test -tags integration -count=1 -timeout 20m $(TESTARGS) ./integration/...
+
+# The whole integration suite against Vault 1.19, 1.20 and 1.21 in turn,
+# then a table of the results (COMPAT_VERSIONS picks fewer).
+test-compat: build deps
+	PLUGIN_BIN=$(CURDIR)/$(BIN) PLUGIN_VERSION=v$(VERSION) AXE_JS=$$(scripts/ui-deps.sh) \
+		scripts/test-compat.sh $(TESTARGS)
+
+# The admin console's browser tests only.
+test-ui: vault build deps
+	VAULT_BIN=$$(scripts/vault.sh) PLUGIN_BIN=$(CURDIR)/$(BIN) PLUGIN_VERSION=v$(VERSION) AXE_JS=$$(scripts/ui-deps.sh) \
+		go test -tags integration -count=1 -timeout 20m -run 'UI' ./integration/...
 
 bench: vault build
 	go test -run '^$$' -bench . -benchmem ./backend/... ./paths/...

@@ -19,9 +19,11 @@ import (
 
 // TestRaftClusterFailover runs the plugin on a three-node Vault cluster with
 // integrated storage: writers keep writing through all nodes while the
-// active node steps down; afterwards every acknowledged write is on the new
-// active node, an identity token issued before the failover still verifies,
-// and the OIDC key rotates once per period, not once per node.
+// active node steps down, and then while a standby's vault process is
+// killed with SIGKILL and started again on its data directory; afterwards
+// every acknowledged write is on the active node, the returned node is a
+// healthy voter again, an identity token issued before the failover still
+// verifies, and the OIDC key rotates once per period, not once per node.
 func TestRaftClusterFailover(t *testing.T) {
 	ctx := context.Background()
 	opts, err := devvault.FromEnv()
@@ -115,10 +117,79 @@ func TestRaftClusterFailover(t *testing.T) {
 	elected := time.Since(stepped)
 	atElection := acked()
 	waitFor(t, 60*time.Second, "20 more acknowledged creates after the new active node was elected", func() bool { return acked() >= atElection+20 })
+	t.Logf("step-down after %d acknowledged creates, new active node %s after %s", atStepDown, newLeader.Addr, elected.Round(time.Millisecond))
+
+	// A standby's process is killed (kill -9) while the writers go on, and
+	// comes back on the same configuration and data directory.
+	var standby *devvault.Node
+	for _, n := range c.Nodes {
+		if n != newLeader {
+			standby = n
+			break
+		}
+	}
+	// healthyVoters counts the nodes autopilot finds healthy and voting
+	// (the active node's status is "leader").
+	healthyVoters := func() int {
+		r, err := devvault.Do(ctx, http.DefaultClient, newLeader.Addr, c.Token, "GET", "sys/storage/raft/autopilot/state", nil)
+		if err != nil || r.Status != http.StatusOK {
+			return -1
+		}
+		servers, _ := r.Data["servers"].(map[string]any)
+		n := 0
+		for _, s := range servers {
+			if m := s.(map[string]any); m["healthy"] == true && (m["status"] == "voter" || m["status"] == "leader") {
+				n++
+			}
+		}
+		return n
+	}
+	atKill := acked()
+	pid := standby.PID()
+	require.NoError(t, c.Kill(standby))
+	killed := time.Now()
+	// Down long enough for the active node to see it: autopilot marks it
+	// unhealthy once it has not been heard from for its last-contact
+	// threshold (10 s).
+	waitFor(t, 60*time.Second, "autopilot to find the killed standby unhealthy", func() bool { return healthyVoters() == 2 })
+	waitFor(t, 60*time.Second, "20 more acknowledged creates with a standby down", func() bool { return acked() >= atKill+20 })
+	restarted := time.Now()
+	require.NoError(t, c.Restart(ctx, standby))
+	require.NotEqual(t, pid, standby.PID(), "a new process")
+	// Back in the cluster: every node healthy and voting again, the
+	// returned one echoing to the active node as a standby since its
+	// restart.
+	waitFor(t, 90*time.Second, "the restarted node to be a healthy voter again", func() bool { return healthyVoters() == 3 })
+	waitFor(t, 60*time.Second, "the restarted node to echo to the active node", func() bool {
+		r, err := devvault.Do(ctx, http.DefaultClient, newLeader.Addr, c.Token, "GET", "sys/ha-status", nil)
+		if err != nil || r.Status != http.StatusOK {
+			return false
+		}
+		for _, n := range asSlice(r.Data["nodes"]) {
+			m := n.(map[string]any)
+			echo, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(m["last_echo"]))
+			if m["api_address"] == standby.Addr && echo.After(restarted) {
+				return true
+			}
+		}
+		return false
+	})
+	health := call(standby, "", "GET", "sys/health", nil)
+	require.Equal(t, http.StatusTooManyRequests, health.Status, "the returned node answers as a standby: %v", health.Body)
+	returned := time.Since(killed)
+	// Writes through the returned node (a standby forwards them) are
+	// acknowledged too.
+	r := call(standby, c.Token, "POST", "ident/entity", map[string]any{"name": "after-return"})
+	require.Equal(t, http.StatusOK, r.Status, r.Errors)
+	mu.Lock()
+	ackedIDs[r.Data["id"].(string)] = true
+	mu.Unlock()
+	atReturn := acked()
+	waitFor(t, 60*time.Second, "20 more acknowledged creates after the standby returned", func() bool { return acked() >= atReturn+20 })
 	close(stop)
 	wg.Wait()
-	t.Logf("step-down after %d acknowledged creates, new active node %s after %s; %d creates acknowledged, %d failed around the failover",
-		atStepDown, newLeader.Addr, elected.Round(time.Millisecond), len(ackedIDs), failed)
+	t.Logf("standby %s killed (pid %d) after %d acknowledged creates, back as a healthy voter %s after the kill; %d creates acknowledged, %d failed around the failover and the kill",
+		standby.Addr, pid, atKill, returned.Round(time.Millisecond), len(ackedIDs), failed)
 
 	list := call(newLeader, c.Token, "LIST", "ident/entity/id", nil)
 	require.Equal(t, http.StatusOK, list.Status)
@@ -128,7 +199,7 @@ func TestRaftClusterFailover(t *testing.T) {
 	}
 	require.NotEmpty(t, ackedIDs, "writes were acknowledged during the failover run")
 	for id := range ackedIDs {
-		require.True(t, present[id], "acknowledged entity %s lost in the failover", id)
+		require.True(t, present[id], "acknowledged entity %s lost in the failover or the kill", id)
 	}
 
 	// The token from before the failover verifies on the new active node.

@@ -75,6 +75,8 @@ cat <<MSG
 Vault dev server running (pid $(cat "$pidfile"), log $state/vault.log)
 with $name ${VERSION:-} enabled at $mount/.
 
+  Admin console: $VAULT_ADDR/v1/$mount/ui/ (sign in with the token root)
+
   export PATH="$root/bin:\$PATH" VAULT_ADDR=$VAULT_ADDR VAULT_TOKEN=root
 
   vault write $mount/entity name=alice policies=default metadata=team=dev

@@ -3,8 +3,10 @@
 // throughput and latency side by side with their ratio.
 //
 // Without -addr it starts its own dev server from VAULT_BIN and PLUGIN_BIN
-// (make bench sets them) and mounts the plugin; with -addr it uses a running
-// server where the plugin is already mounted at -mount.
+// (make bench sets them) and mounts the plugin; with -raft that server has
+// integrated storage (one node, data in a temporary directory) instead of
+// the dev server's memory; with -addr it uses a running server where the
+// plugin is already mounted at -mount.
 package main
 
 import (
@@ -34,6 +36,7 @@ type config struct {
 	tokens             int
 	algorithms         string
 	scale              int
+	raft               bool
 }
 
 func main() {
@@ -47,7 +50,8 @@ func main() {
 	flag.IntVar(&c.lists, "lists", 30, "list requests per mount")
 	flag.IntVar(&c.tokens, "tokens", 3000, "identity tokens per algorithm and mount")
 	flag.StringVar(&c.algorithms, "algorithms", "RS256,ES256,EdDSA", "signing algorithms to issue tokens with")
-	flag.IntVar(&c.scale, "scale", 0, "instead of the workload, compare create and read at 1k entities and at this many, memory per entity and start-up time")
+	flag.IntVar(&c.scale, "scale", 0, "instead of the workload, compare create, read, alias create, list and token issue at 1k entities and at this many, memory per entity and start-up time")
+	flag.BoolVar(&c.raft, "raft", false, "start a server with integrated storage (Raft, one node, data in a temporary directory) instead of a dev server with in-memory storage")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -65,6 +69,7 @@ func run(ctx context.Context, c config) error {
 		if err != nil {
 			return err
 		}
+		opts.Raft = c.raft
 		srv, err = devvault.Start(ctx, opts)
 		if err != nil {
 			return err
@@ -86,8 +91,8 @@ func run(ctx context.Context, c config) error {
 	if c.scale > 0 {
 		return runScale(ctx, b, srv, accessor, prefix)
 	}
-	fmt.Printf("identity-bench: %d clients, %d entities per mount, %d reads per op, Vault at %s\n\n",
-		c.clients, c.entities, c.reads, c.addr)
+	fmt.Printf("identity-bench: %d clients, %d entities per mount, %d reads per op, Vault at %s%s\n\n",
+		c.clients, c.entities, c.reads, c.addr, storageNote(c))
 
 	userToken, err := tokenSetup(ctx, b, accessor, prefix)
 	if err != nil {
@@ -199,6 +204,14 @@ func run(ctx context.Context, c config) error {
 	}
 	report(floors, rows)
 	return nil
+}
+
+// storageNote names the storage of a server this tool started.
+func storageNote(c config) string {
+	if c.raft {
+		return " (integrated storage, one node)"
+	}
+	return ""
 }
 
 // entityBody is the body of the workloads' entity creates.

@@ -18,8 +18,10 @@ import (
 // scaleRun is what -scale measures on one mount.
 type scaleRun struct {
 	createSmall, readSmall, aliasSmall result // at 1k entities
+	listSmall, tokenSmall              result
 	preload, groups                    result // growing to the large size
 	createLarge, readLarge, aliasLarge result // at the large size
+	listLarge, tokenLarge              result
 	rssPerEntity                       float64
 	// The plugin's floors measured just before and after its create and
 	// read runs: the machine drifts between the small and the large runs,
@@ -33,24 +35,30 @@ type scaleRun struct {
 const small, largeSample = 1000, 5000
 
 // runScale compares each mount at 1k entities with itself at cfg.scale
-// entities and cfg.scale/10 groups of ten members: create and read by name,
-// the resident memory its process gains per entity, and, on a dev server
-// this tool started, how long each engine takes to start: the built-in one
-// at an unseal, the plugin at a reload of its mount.
+// entities and cfg.scale/10 groups of ten members: create, read by name,
+// alias create, the whole id list and identity token issue (the first of
+// cfg.algorithms, with a user's token), the resident memory its process
+// gains per entity, and, on a server this tool started, how long each
+// engine takes to start: both from an unseal, the plugin also at a reload
+// of its mount and after its process was killed.
 func runScale(ctx context.Context, b *bench, srv *devvault.Server, accessor, prefix string) error {
 	c := b.cfg
 	if c.scale <= small {
 		return fmt.Errorf("-scale must be above %d", small)
 	}
-	fmt.Printf("identity-bench -scale: %d clients, %d reads per op, 1k and then %d entities with %d groups per mount, Vault at %s\n\n",
-		c.clients, c.reads, c.scale, c.scale/10, c.addr)
+	fmt.Printf("identity-bench -scale: %d clients, %d reads, %d lists and %d tokens per op, 1k and then %d entities with %d groups per mount, Vault at %s%s\n\n",
+		c.clients, c.reads, c.lists, c.tokens, c.scale, c.scale/10, c.addr, storageNote(c))
+	userToken, err := tokenSetup(ctx, b, accessor, prefix)
+	if err != nil {
+		return err
+	}
 	mounts := []string{"identity", c.mount}
 	runs := map[string]*scaleRun{}
 	var steps [][]func() error
 	for _, mnt := range mounts {
 		run := &scaleRun{}
 		runs[mnt] = run
-		steps = append(steps, scaleSteps(ctx, b, mnt, accessor, prefix, processOf(srv, mnt), run))
+		steps = append(steps, scaleSteps(ctx, b, mnt, accessor, prefix, userToken, processOf(srv, mnt), run))
 	}
 	// Step by step, each mount in turn: both small figures are taken with
 	// both mounts small, both large ones with both mounts large.
@@ -73,6 +81,8 @@ func runScale(ctx context.Context, b *bench, srv *devvault.Server, accessor, pre
 	line("entity create", func(r *scaleRun) (result, result) { return r.createSmall, r.createLarge })
 	line("entity read by name", func(r *scaleRun) (result, result) { return r.readSmall, r.readLarge })
 	line("alias create (new entity)", func(r *scaleRun) (result, result) { return r.aliasSmall, r.aliasLarge })
+	line("entity list ids (whole list)", func(r *scaleRun) (result, result) { return r.listSmall, r.listLarge })
+	line("oidc token "+scaleAlgorithm(c)+" (user)", func(r *scaleRun) (result, result) { return r.tokenSmall, r.tokenLarge })
 	w.Flush()
 	fmt.Println("ratio: throughput at the large size over throughput at 1k; 1.00x means no slow-down.")
 	p := runs[c.mount]
@@ -93,20 +103,22 @@ func runScale(ctx context.Context, b *bench, srv *devvault.Server, accessor, pre
 	if srv == nil {
 		return nil
 	}
-	entities := c.scale + 2*largeSample + small // the creates and the aliases' entities
+	// The creates, the aliases' entities and the token user's.
+	entities := c.scale + 2*largeSample + small + 1
 	t, err := restart(ctx, b, srv, fmt.Sprintf("%s-identity-0", prefix), entities)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("start-up with %d entities and %d groups per mount: unseal %s (built-in engine serving %s after it began)\n"+
+	fmt.Printf("start-up with %d entities and %d groups per mount: unseal %s (built-in engine serving %s after it began, plugin %s, %s)\n"+
 		"  plugin reload: serving after %s, %s\n  plugin killed after a write: serving after %s, %s\n",
 		entities, c.scale/10, t.unseal.Round(time.Millisecond), t.builtin.Round(time.Millisecond),
+		t.plugin.Round(time.Millisecond), t.pluginLoad,
 		t.reload.Round(time.Millisecond), t.reloadLoad, t.crash.Round(time.Millisecond), t.crashLoad)
 	return nil
 }
 
 // scaleSteps are the steps of runScale for one mount; they fill run.
-func scaleSteps(ctx context.Context, b *bench, mnt, accessor, prefix string, pid int, run *scaleRun) []func() error {
+func scaleSteps(ctx context.Context, b *bench, mnt, accessor, prefix, userToken string, pid int, run *scaleRun) []func() error {
 	c := b.cfg
 	name := func(i int) string { return fmt.Sprintf("%s-%s-%d", prefix, mnt, i) }
 	creates := func(dst *result, label string, from, to int) func() error {
@@ -130,6 +142,23 @@ func scaleSteps(ctx context.Context, b *bench, mnt, accessor, prefix string, pid
 		return func() (err error) {
 			*dst, err = b.measure(ctx, mnt+" "+label, n, func(i int) call {
 				return call{method: "POST", path: mnt + "/entity-alias", body: aliasBody(prefix, from+i, accessor)}
+			})
+			return err
+		}
+	}
+	lists := func(dst *result, label string) func() error {
+		return func() (err error) {
+			*dst, err = b.measure(ctx, mnt+" "+label, c.lists, func(int) call {
+				return call{method: "LIST", path: mnt + "/entity/id"}
+			})
+			return err
+		}
+	}
+	role := "bench-" + strings.ToLower(scaleAlgorithm(c))
+	tokens := func(dst *result, label string) func() error {
+		return func() (err error) {
+			*dst, err = b.measure(ctx, mnt+" "+label, c.tokens, func(int) call {
+				return call{method: "GET", path: mnt + "/oidc/token/" + role, token: userToken}
 			})
 			return err
 		}
@@ -164,6 +193,8 @@ func scaleSteps(ctx context.Context, b *bench, mnt, accessor, prefix string, pid
 		groups(&smallGroups, "groups at 1k", func() []string { return run.createSmall.values("id") }, 0),
 		floored(&run.readSmallFloor, readFloor, "read by name at 1k", c.reads, reads(&run.readSmall, "read by name at 1k", small)),
 		aliases(&run.aliasSmall, "alias create at 1k", 0, small),
+		lists(&run.listSmall, "list at 1k"),
+		tokens(&run.tokenSmall, "token at 1k"),
 		func() error {
 			rss0 = rss(pid)
 			if err := preload(); err != nil {
@@ -178,7 +209,16 @@ func scaleSteps(ctx context.Context, b *bench, mnt, accessor, prefix string, pid
 		floored(&run.createLargeFloor, writeFloor, "create "+large, largeSample, creates(&run.createLarge, "create "+large, c.scale, c.scale+largeSample)),
 		floored(&run.readLargeFloor, readFloor, "read by name "+large, c.reads, reads(&run.readLarge, "read by name "+large, c.scale)),
 		aliases(&run.aliasLarge, "alias create "+large, small, largeSample),
+		lists(&run.listLarge, "list "+large),
+		tokens(&run.tokenLarge, "token "+large),
 	}
+}
+
+// scaleAlgorithm is the signing algorithm of -scale's token issue: the
+// first of -algorithms.
+func scaleAlgorithm(c config) string {
+	alg, _, _ := strings.Cut(c.algorithms, ",")
+	return alg
 }
 
 // processOf is the process that holds a mount's data: Vault's own for
@@ -218,6 +258,10 @@ func rss(pid int) int64 {
 type startup struct {
 	unseal  time.Duration // the unseal request, which loads Vault's mounts
 	builtin time.Duration // from the unseal request to a read answered by identity/
+	// From the unseal request to the plugin's info counting every entity,
+	// with how the plugin says it loaded.
+	plugin     time.Duration
+	pluginLoad string
 	// From a reload of the plugin mount, and from killing the plugin
 	// process right after a write, to its info counting every entity; with
 	// how the plugin says it loaded.
@@ -259,10 +303,11 @@ func restart(ctx context.Context, b *bench, srv *devvault.Server, probe string, 
 	loaded := func() string {
 		return fmt.Sprintf("loaded from %v in %v ms", info.Data["load_source"], info.Data["load_duration_ms"])
 	}
-	// Let the plugin finish the load the unseal started before reloading.
+	// The plugin's load at the unseal, finished before the reload.
 	if err := waitFor(ctx, srv, b.cfg.mount+"/info", counts(entities)); err != nil {
 		return t, err
 	}
+	t.plugin, t.pluginLoad = time.Since(start), loaded()
 	start = time.Now()
 	if r, err := srv.Do(ctx, "PUT", "sys/plugins/reload/backend", map[string]any{"mounts": []string{b.cfg.mount + "/"}}); err != nil || r.Status >= 300 {
 		return t, fmt.Errorf("plugin reload: %v %d %v", err, r.Status, r.Errors)

@@ -21,6 +21,8 @@ type Cluster struct {
 	Retried error
 	dir     string
 	opts    Options
+	// unsealKey is the cluster's one key share, for a node's return.
+	unsealKey string
 }
 
 // Node is one server of a Cluster.
@@ -28,6 +30,9 @@ type Node struct {
 	Addr string
 	cmd  *exec.Cmd
 	done chan error
+	// config and log are the node's configuration and log files, which a
+	// restarted node uses again.
+	config, log string
 }
 
 // StartCluster starts a three-node cluster. Forming a cluster depends on
@@ -97,20 +102,14 @@ cluster_addr     = "https://127.0.0.1:%d"
 plugin_directory = %q
 disable_mlock    = true
 `, raftDir, i, api, cluster, n.Addr, cluster, pluginDir)
-		cfgPath := filepath.Join(c.dir, fmt.Sprintf("node%d.hcl", i))
-		if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
+		n.config = filepath.Join(c.dir, fmt.Sprintf("node%d.hcl", i))
+		n.log = filepath.Join(c.dir, fmt.Sprintf("node%d.log", i))
+		if err := os.WriteFile(n.config, []byte(config), 0o600); err != nil {
 			return err
 		}
-		logFile, err := os.Create(filepath.Join(c.dir, fmt.Sprintf("node%d.log", i)))
-		if err != nil {
+		if err := c.launch(n); err != nil {
 			return err
 		}
-		n.cmd = exec.Command(c.opts.VaultBin, "server", "-config="+cfgPath)
-		n.cmd.Stdout, n.cmd.Stderr = logFile, logFile
-		if err := n.cmd.Start(); err != nil {
-			return err
-		}
-		go func() { n.done <- n.cmd.Wait(); logFile.Close() }()
 		c.Nodes = append(c.Nodes, n)
 	}
 	hc := http.DefaultClient
@@ -128,6 +127,7 @@ disable_mlock    = true
 	}
 	key := init.Body["keys_base64"].([]any)[0].(string)
 	c.Token = init.Body["root_token"].(string)
+	c.unsealKey = key
 	unseal := func(n *Node) error {
 		r, err := Do(ctx, hc, n.Addr, "", "PUT", "sys/unseal", map[string]any{"key": key})
 		if err != nil || r.Status != http.StatusOK {
@@ -189,6 +189,64 @@ disable_mlock    = true
 	}
 	return nil
 }
+
+// launch starts n's server process with its configuration, appending to
+// its log.
+func (c *Cluster) launch(n *Node) error {
+	logFile, err := os.OpenFile(n.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	n.cmd = exec.Command(c.opts.VaultBin, "server", "-config="+n.config)
+	n.cmd.Stdout, n.cmd.Stderr = logFile, logFile
+	if err := n.cmd.Start(); err != nil {
+		logFile.Close()
+		return err
+	}
+	n.done = make(chan error, 1)
+	cmd, done := n.cmd, n.done
+	go func() { done <- cmd.Wait(); logFile.Close() }()
+	return nil
+}
+
+// Kill ends n's server process with SIGKILL, as a crash or an OOM kill
+// would (by its process, never by name), and waits until it has exited.
+// Its data directory stays as the process left it.
+func (c *Cluster) Kill(n *Node) error {
+	if err := n.cmd.Process.Kill(); err != nil {
+		return err
+	}
+	// The exit stays in done for Stop, which waits on it too.
+	n.done <- <-n.done
+	return nil
+}
+
+// Restart starts a node that was killed again, with the same configuration
+// and data directory, and unseals it once it answers. It returns when the
+// node reports itself unsealed; whether it has rejoined Raft is for the
+// caller to wait for.
+func (c *Cluster) Restart(ctx context.Context, n *Node) error {
+	if err := c.launch(n); err != nil {
+		return err
+	}
+	if err := Poll(ctx, 90*time.Second, 200*time.Millisecond, func() bool {
+		answered, _ := sealStatus(ctx, n)
+		return answered
+	}); err != nil {
+		return fmt.Errorf("restarted node %s did not answer: %w%s", n.Addr, err, c.logErrors())
+	}
+	r, err := Do(ctx, http.DefaultClient, n.Addr, "", "PUT", "sys/unseal", map[string]any{"key": c.unsealKey})
+	if err != nil || r.Status != http.StatusOK {
+		return fmt.Errorf("unseal %s: %v %d %v", n.Addr, err, r.Status, r.Errors)
+	}
+	return Poll(ctx, 60*time.Second, 200*time.Millisecond, func() bool {
+		_, unsealed := sealStatus(ctx, n)
+		return unsealed
+	})
+}
+
+// PID is the process id of n's server.
+func (n *Node) PID() int { return n.cmd.Process.Pid }
 
 // sealStatus asks n for its seal status: answered is whether it answered
 // 200, unsealed whether that answer says sealed is false.

@@ -30,6 +30,11 @@ type Options struct {
 	PluginBin     string // plugin binary
 	PluginVersion string // semver the plugin reports, e.g. v0.1.0
 	Log           io.Writer
+	// Raft runs a one-node server with integrated storage in the server's
+	// temporary directory (Raft syncs its log to disk on every commit)
+	// instead of a dev server with in-memory storage. The server is
+	// initialized with one unseal key, unsealed, and Token is its root token.
+	Raft bool
 }
 
 // FromEnv reads Options from VAULT_BIN, PLUGIN_BIN and PLUGIN_VERSION, as the
@@ -60,6 +65,8 @@ type Server struct {
 	cmd    *exec.Cmd
 	done   chan error
 	opts   Options
+	// unsealKey is the key of a Raft server, from its initialization.
+	unsealKey string
 }
 
 // Start launches the server, waits until it answers and registers the plugin.
@@ -100,6 +107,13 @@ func (s *Server) start(ctx context.Context) error {
 		"-dev-root-token-id="+s.Token,
 		"-dev-listen-address=127.0.0.1:"+strconv.Itoa(port),
 		"-dev-plugin-dir="+pluginDir, "-dev-plugin-init=false")
+	if s.opts.Raft {
+		config, err := s.raftConfig(port, pluginDir)
+		if err != nil {
+			return err
+		}
+		s.cmd = exec.Command(s.opts.VaultBin, "server", "-config="+config)
+	}
 	logFile, err := os.Create(filepath.Join(s.dir, "vault.log"))
 	if err != nil {
 		return err
@@ -121,17 +135,88 @@ func (s *Server) start(ctx context.Context) error {
 		return err
 	}
 	s.Client.SetToken(s.Token)
+	if s.opts.Raft {
+		if err := s.initRaft(ctx); err != nil {
+			return err
+		}
+	}
 	if err := s.waitReady(ctx); err != nil {
 		return err
 	}
+	return s.register(ctx, PluginName, sum, s.opts.PluginVersion)
+}
+
+func (s *Server) register(ctx context.Context, command, sum, version string) error {
 	return s.Client.Sys().RegisterPluginWithContext(ctx, &api.RegisterPluginInput{
 		Name:    PluginName,
 		Type:    api.PluginTypeSecrets,
-		Command: PluginName,
+		Command: command,
 		SHA256:  sum,
-		Version: s.opts.PluginVersion,
+		Version: version,
 		Env:     []string{"VAULT_API_ADDR=" + s.Addr},
 	})
+}
+
+// RegisterVersion registers another build of the plugin under the same
+// catalog name with its own version, as an operator does before an
+// upgrade: bin is copied into the plugin directory under a name of its own.
+// It returns the binary's SHA-256.
+func (s *Server) RegisterVersion(ctx context.Context, bin, version string) (string, error) {
+	command := PluginName + "-" + version
+	sum, err := copyFile(bin, filepath.Join(s.dir, "plugins", command))
+	if err != nil {
+		return "", err
+	}
+	return sum, s.register(ctx, command, sum, version)
+}
+
+// raftConfig writes the configuration of a one-node server with integrated
+// storage listening on port (and port+1 for cluster traffic) and returns
+// its path.
+func (s *Server) raftConfig(port int, pluginDir string) (string, error) {
+	data := filepath.Join(s.dir, "raft")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return "", err
+	}
+	config := fmt.Sprintf(`storage "raft" {
+  path    = %q
+  node_id = "node0"
+}
+listener "tcp" {
+  address         = "127.0.0.1:%d"
+  cluster_address = "127.0.0.1:%d"
+  tls_disable     = true
+}
+api_addr             = %q
+cluster_addr         = "https://127.0.0.1:%d"
+plugin_directory     = %q
+disable_mlock        = true
+raw_storage_endpoint = true
+`, data, port, port+1, s.Addr, port+1, pluginDir)
+	path := filepath.Join(s.dir, "raft.hcl")
+	return path, os.WriteFile(path, []byte(config), 0o600)
+}
+
+// initRaft initializes a Raft server with one key share once it answers,
+// unseals it and keeps its root token and unseal key.
+func (s *Server) initRaft(ctx context.Context) error {
+	err := Poll(ctx, 60*time.Second, 100*time.Millisecond, func() bool {
+		_, err := s.Client.Sys().SealStatusWithContext(ctx)
+		return err == nil
+	})
+	if err != nil {
+		return fmt.Errorf("vault did not answer: %w; log: %s", err, s.LogPath())
+	}
+	init, err := s.Client.Sys().InitWithContext(ctx, &api.InitRequest{SecretShares: 1, SecretThreshold: 1})
+	if err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	s.Token, s.unsealKey = init.RootToken, init.KeysB64[0]
+	s.Client.SetToken(s.Token)
+	if _, err := s.Client.Sys().UnsealWithContext(ctx, s.unsealKey); err != nil {
+		return fmt.Errorf("unseal: %w", err)
+	}
+	return nil
 }
 
 // waitReady polls the health endpoint until the server is unsealed and active.
@@ -192,8 +277,12 @@ func (s *Server) PluginPIDs() []int {
 // PID is the Vault server's process id.
 func (s *Server) PID() int { return s.cmd.Process.Pid }
 
-// UnsealKey is the dev server's unseal key, as it prints it at start.
+// UnsealKey is the server's unseal key: a dev server's as it prints it at
+// start, a Raft server's from its initialization.
 func (s *Server) UnsealKey() (string, error) {
+	if s.unsealKey != "" {
+		return s.unsealKey, nil
+	}
 	log, err := os.ReadFile(s.LogPath())
 	if err != nil {
 		return "", err
