@@ -1,12 +1,12 @@
 // Package backend is the identity engine of one mount, built from its parts:
-// the identity store (package identity), MFA (package mfa) and OIDC
-// (package oidc), over the shared storage and locks of package core. It
-// builds and wires them, gathers their record kinds into the import and
-// export engine (package transfer), loads them once (Ready), routes Vault's
-// invalidations and runs the periodic work, and owns the mount's own
-// settings (caller_entities, the Vault token) and the storage schema
-// version. It knows nothing of HTTP or of the plugin framework; the paths
-// package adapts requests to the parts.
+// the identity store (package identity), MFA (package mfa) and OIDC (package
+// oidc), over the shared storage and locks of package core. It builds and
+// wires them, gathers their record kinds into the import and export engine
+// (package transfer, records of internal/dump), loads them once (Ready),
+// routes Vault's invalidations and runs the periodic work, and owns the
+// mount's own settings (caller_entities, the Vault token) and the storage
+// schema version. It knows nothing of HTTP or of the plugin framework; the
+// paths package adapts requests to the parts.
 package backend
 
 import (

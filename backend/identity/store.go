@@ -3,13 +3,14 @@
 // the load at start-up and its snapshot, the auth mount table aliases point
 // at, and the entities made for callers on first use.
 //
-// It imports core, and transfer for its record kinds (TransferKinds: the
-// import and export of entities, aliases, groups and group aliases with
-// their ids). What it needs of the other parts it reaches through
-// Hooks, which the backend package wires: the MFA secrets that belong to an
-// entity (held still, moved by a merge, deleted with it) and the provider
-// sign-ins that end when an entity is disabled, merged away or deleted.
-// The MFA and OIDC packages read it through the exported lookups.
+// It imports core, and transfer with the dump format (internal/dump) for its
+// record kinds (TransferKinds: the import and export of entities, aliases,
+// groups and group aliases with their ids). What it needs of the other parts
+// it reaches through Hooks, which the backend package wires: the MFA secrets
+// that belong to an entity (held still, moved by a merge, deleted with it)
+// and the provider sign-ins that end when an entity is disabled, merged away
+// or deleted. The MFA and OIDC packages read it through the exported
+// lookups.
 package identity
 
 import (

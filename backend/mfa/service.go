@@ -2,12 +2,12 @@
 // enforcements, the secrets and attempt state entities have for them,
 // validation and the push providers' clients.
 //
-// It imports core, identity, and transfer for its record kinds
-// (TransferKinds: methods, enforcements and secrets). It reads entities and their groups through
-// the identity store's lookups and takes an entity's lock key with a
-// secret's. The identity store reaches it back only through the
-// identity.SecretKeeper that EntitySecrets returns, which the backend
-// package wires.
+// It imports core, identity, and transfer with the dump format
+// (internal/dump) for its record kinds (TransferKinds: methods, enforcements
+// and secrets). It reads entities and their groups through the identity
+// store's lookups and takes an entity's lock key with a secret's. The
+// identity store reaches it back only through the identity.SecretKeeper that
+// EntitySecrets returns, which the backend package wires.
 package mfa
 
 import (

@@ -4,10 +4,11 @@
 // revocation, device and logout endpoints, and their grants). Tokens and the
 // provider share the keys, so they share one package and one lock.
 //
-// It imports core, identity, and transfer for its record kinds
-// (TransferKinds), and identity's lookups give the entity, its aliases
-// and groups behind every token. The identity store reaches it back only
-// through EndSignIns (back-channel logout), which the backend package wires.
+// It imports core, identity, and transfer with the dump format
+// (internal/dump) for its record kinds (TransferKinds), and identity's
+// lookups give the entity, its aliases and groups behind every token. The
+// identity store reaches it back only through EndSignIns (back-channel
+// logout), which the backend package wires.
 package oidc
 
 import (
