@@ -89,12 +89,8 @@ func (k entityTransfer) Check(_ context.Context, b *transfer.Batch, it *transfer
 	switch {
 	case holder != nil && holder.ID != e.ID:
 		b.Taken(it, "entity name %q is already used by entity %s", e.Name, holder.ID)
-	case cur == nil:
-		it.Action = transfer.ActionCreated
 	default:
-		it.Cur = cur
-		same, diff := transfer.SameJSON(cur, e)
-		b.Settle(it, same, "entity "+e.ID, diff)
+		transfer.Compare(b, it, cur, e, "entity "+e.ID)
 	}
 	return nil
 }
@@ -227,12 +223,8 @@ func (k aliasTransfer) Check(_ context.Context, b *transfer.Batch, it *transfer.
 	switch {
 	case holder != nil && holder.ID != a.ID:
 		b.Taken(it, "alias name %q on mount accessor %q is already used by alias %s of entity %s", a.Name, a.MountAccessor, holder.ID, holder.CanonicalID)
-	case cur == nil:
-		it.Action = transfer.ActionCreated
 	default:
-		it.Cur = cur
-		same, diff := transfer.SameJSON(cur, a)
-		b.Settle(it, same, "entity alias "+a.ID, diff)
+		transfer.Compare(b, it, cur, a, "entity alias "+a.ID)
 	}
 	return nil
 }

@@ -124,12 +124,8 @@ func (k mfaMethodTransfer) Check(_ context.Context, b *transfer.Batch, it *trans
 	switch holder := k.s.state.methodByName(m.Name); {
 	case holder != nil && holder.ID != m.ID:
 		b.Taken(it, "a login MFA method configuration with the method name %s already exists: %s", m.Name, holder.ID)
-	case cur == nil:
-		it.Action = transfer.ActionCreated
 	default:
-		it.Cur = cur
-		same, diff := transfer.SameJSON(cur, m)
-		b.Settle(it, same, "MFA method "+m.ID, diff)
+		transfer.Compare(b, it, cur, m, "MFA method "+m.ID)
 	}
 	return nil
 }
@@ -242,12 +238,8 @@ func (k mfaEnforcementTransfer) Check(_ context.Context, b *transfer.Batch, it *
 	switch holder := k.s.state.enforcements[e.Name]; {
 	case holder != nil && holder.ID != e.ID:
 		b.Taken(it, "login enforcement name %q is already used by enforcement %s", e.Name, holder.ID)
-	case cur == nil:
-		it.Action = transfer.ActionCreated
 	default:
-		it.Cur = cur
-		same, diff := transfer.SameJSON(cur, e)
-		b.Settle(it, same, "login enforcement "+e.ID, diff)
+		transfer.Compare(b, it, cur, e, "login enforcement "+e.ID)
 	}
 	return nil
 }

@@ -192,6 +192,19 @@ func (b *Batch) Settle(it *Item, same bool, what string, diff []string) {
 	}
 }
 
+// Compare settles an item against the stored object it would replace: a
+// new object when there is none (cur is nil), else unchanged or a conflict
+// as Settle decides from how next differs from cur.
+func Compare[T any](b *Batch, it *Item, cur *T, next any, what string) {
+	if cur == nil {
+		it.Action = ActionCreated
+		return
+	}
+	it.Cur = cur
+	same, diff := SameJSON(cur, next)
+	b.Settle(it, same, what, diff)
+}
+
 // Taken handles a name or alias another object holds: skipped with skip,
 // else a problem (overwrite never takes another object's name).
 func (b *Batch) Taken(it *Item, format string, args ...any) {
