@@ -142,9 +142,7 @@ path "%[1]s/oidc/provider/%[2]s/device/verify" { capabilities = ["update"] }`, m
 		require.NoError(t, idt.Claims(&claims))
 		require.Equal(t, s.entityName, claims["name"])
 		require.NotEmpty(t, r.tok.RefreshToken)
-		info, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(r.tok))
-		require.NoError(t, err)
-		require.Equal(t, s.entityID, info.Subject)
+		require.Equal(t, s.entityID, rpUserInfo(t, ctx, provider, r.tok)["sub"])
 		// The refresh token works like the code flow's.
 		fresh, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: r.tok.RefreshToken}).Token()
 		require.NoError(t, err)

@@ -31,6 +31,19 @@ type step struct {
 	// known500 documents an intended difference: the built-in engine
 	// answers 500 where the plugin answers 400 with the same message.
 	known500 bool
+	// changedIn is the Vault minor version (21 for 1.21) whose built-in
+	// engine first answers the step as want, which the plugin answers on
+	// every version. On an older Vault the step is not sent to the built-in
+	// engine, whose older answer would change what later steps see, and
+	// the plugin's status and errors must be want's.
+	changedIn int
+	want      outcome
+}
+
+// builtinSkips reports whether the built-in engine of this Vault answers
+// s otherwise than the plugin, by design (changedIn).
+func (s step) builtinSkips(t *testing.T) bool {
+	return s.changedIn != 0 && vaultBefore(t, s.changedIn)
 }
 
 // outcome is what is compared between the engines.
@@ -88,6 +101,10 @@ func compareOutcomes(t *testing.T, c comparison, steps []step, builtin, plugin [
 	for i, s := range steps {
 		b, p := builtin[i], plugin[i]
 		label := fmt.Sprintf("step %d: %s %s %v", i, s.method, s.path, s.body)
+		if s.builtinSkips(t) {
+			require.Equal(t, s.want, outcome{Status: p.Status, Errors: p.Errors}, label+" (the built-in engine of this Vault answers otherwise)")
+			continue
+		}
 		if s.known500 {
 			require.Equal(t, http.StatusInternalServerError, b.Status, label)
 			require.Equal(t, http.StatusBadRequest, p.Status, label)
@@ -121,6 +138,9 @@ func play(t *testing.T, mnt string, steps []step, c comparison) []outcome {
 	}
 	out := make([]outcome, len(steps))
 	for i, s := range steps {
+		if mnt == "identity" && s.builtinSkips(t) {
+			continue
+		}
 		var body any
 		if s.body != nil {
 			raw, _ := json.Marshal(s.body)

@@ -71,7 +71,7 @@ func TestBrowserLogout(t *testing.T) {
 	gone := refresh(rotated)
 	require.Equal(t, http.StatusBadRequest, gone.Status, gone.Raw)
 	require.Equal(t, "refresh token is invalid or expired", gone.Body["error_description"])
-	ui := oauthDo(t, http.MethodGet, mount+"/oidc/provider/"+ssoProvider+"/userinfo", nil, bearerToken(res.AccessToken))
+	ui := userinfoDo(t, mount+"/oidc/provider/"+ssoProvider+"/userinfo", res.AccessToken)
 	require.Equal(t, http.StatusUnauthorized, ui.Status, ui.Raw)
 
 	// A second visit with the same hint: No keeps everything as it is.

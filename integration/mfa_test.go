@@ -41,7 +41,10 @@ func TestMFAConfigurationMatchesBuiltin(t *testing.T) {
 		{method: "POST", path: "mfa/method/totp", body: map[string]any{"issuer": "a", "skew": 2}},
 		{method: "POST", path: "mfa/method/totp", body: map[string]any{"issuer": "a", "key_size": 0}},
 		{method: "POST", path: "mfa/method/totp", body: map[string]any{"issuer": "a", "period": 0}},
-		{method: "POST", path: "mfa/method/totp", body: map[string]any{"issuer": "a", "enable_self_enrollment": true}},
+		// Vault 1.19 and 1.20 ignore the parameter (with a warning) and
+		// create the method.
+		{method: "POST", path: "mfa/method/totp", body: map[string]any{"issuer": "a", "enable_self_enrollment": true},
+			changedIn: 21, want: outcome{Status: http.StatusBadRequest, Errors: []string{"enable_self_enrollment is an enterprise only feature"}}},
 		{method: "GET", path: "mfa/method/okta/{totp}"},
 		{method: "GET", path: "mfa/method/totp/00000000-0000-0000-0000-000000000000"},
 		{method: "POST", path: "mfa/method/okta", body: map[string]any{"org_name": "acme", "api_token": "secret", "method_name": "cmp-okta"}, capture: "okta"},

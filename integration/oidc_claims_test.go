@@ -115,7 +115,7 @@ func TestProviderGroupFilter(t *testing.T) {
 	require.ElementsMatch(t, team, names(claims["all_groups"]))
 	require.Len(t, claims["all_group_ids"], 3)
 	require.Less(t, len(rawID), 2048, "the filtered ID token is small")
-	info := oauthDo(t, http.MethodGet, s.path("oidc/provider/p/userinfo"), nil, bearerToken(tok["access_token"].(string)))
+	info := userinfoDo(t, s.path("oidc/provider/p/userinfo"), tok["access_token"].(string))
 	require.Equal(t, http.StatusOK, info.Status, info.Raw)
 	require.ElementsMatch(t, team, names(info.Body["groups"]))
 
@@ -123,7 +123,7 @@ func TestProviderGroupFilter(t *testing.T) {
 	allRaw := all["id_token"].(string)
 	require.Len(t, names(verify(s.app, allRaw)["groups"]), 300, "no filter: every group, as before")
 	require.Greater(t, len(allRaw), 16*1024, "300 names and ids make a 16 KB token")
-	info = oauthDo(t, http.MethodGet, s.path("oidc/provider/p/userinfo"), nil, bearerToken(all["access_token"].(string)))
+	info = userinfoDo(t, s.path("oidc/provider/p/userinfo"), all["access_token"].(string))
 	require.Len(t, names(info.Body["groups"]), 300)
 }
 

@@ -128,7 +128,7 @@ func TestProviderJWTAccessTokens(t *testing.T) {
 	_, err = rs.verify(ctx, strings.Join(parts, "."))
 	require.Error(t, err)
 
-	info := oauthDo(t, http.MethodGet, s.path("oidc/provider/p/userinfo"), nil, bearerToken(access))
+	info := userinfoDo(t, s.path("oidc/provider/p/userinfo"), access)
 	require.Equal(t, http.StatusOK, info.Status, info.Raw)
 	require.Equal(t, s.alice.entityID, info.Body["sub"])
 	in := oauthDo(t, http.MethodPost, s.path("oidc/provider/p/introspect"), url.Values{"token": {access}}, basicAuth(s.app, s.appSecret))
@@ -200,7 +200,7 @@ func TestSecurityJWTAccessTokens(t *testing.T) {
 
 	in := oauthDo(t, http.MethodPost, s.path("oidc/provider/p/introspect"), url.Values{"token": {victim}}, basicAuth(s.app, s.appSecret))
 	require.Equal(t, true, in.Body["active"], in.Raw)
-	info := oauthDo(t, http.MethodGet, s.path("oidc/provider/p/userinfo"), nil, bearerToken(victim))
+	info := userinfoDo(t, s.path("oidc/provider/p/userinfo"), victim)
 	require.Equal(t, http.StatusOK, info.Status, info.Raw)
 }
 

@@ -93,7 +93,7 @@ func (s *provStore) introspect(t *testing.T, clientID, secret, token string) ans
 }
 
 func (s *provStore) userinfo(t *testing.T, provider, token string) answer {
-	return oauthCall(t, http.MethodGet, s.path("oidc/provider/"+provider+"/userinfo"), nil, bearerToken(token))
+	return userinfoCall(t, s.path("oidc/provider/"+provider+"/userinfo"), token)
 }
 
 var inactive = answer{http.StatusOK, `{"active":false}`}
@@ -204,7 +204,7 @@ func TestSecurityProviderEndpoints(t *testing.T) {
 	require.Equal(t, http.StatusOK, in.Status, in.Raw)
 	require.Equal(t, true, in.Body["active"])
 	require.Equal(t, s.alice.entityID, in.Body["sub"])
-	info := oauthDo(t, http.MethodGet, s.path("oidc/provider/p/userinfo"), nil, bearerToken(aliceAccess))
+	info := userinfoDo(t, s.path("oidc/provider/p/userinfo"), aliceAccess)
 	require.Equal(t, http.StatusOK, info.Status, info.Raw)
 	require.Equal(t, s.alice.entityID, info.Body["sub"])
 }

@@ -140,7 +140,11 @@ func vaultCall(t *testing.T, token, method, path string, body any) answer {
 // given) and reads its OAuth error, or its raw body when it has none.
 func oauthCall(t *testing.T, method, path string, form url.Values, headers map[string]string) answer {
 	t.Helper()
-	r := oauthDo(t, method, path, form, headers)
+	return oauthAnswer(oauthDo(t, method, path, form, headers))
+}
+
+// oauthAnswer is an OAuth reply as an answer.
+func oauthAnswer(r oauthReply) answer {
 	if code, ok := r.Body["error"].(string); ok {
 		desc, _ := r.Body["error_description"].(string)
 		return answer{r.Status, code + ": " + desc}

@@ -142,13 +142,15 @@ func providerPaths(c Config, callers *callers) []*framework.Path {
 		{
 			Pattern:      provider + "/userinfo/?$",
 			DisplayAttrs: &framework.DisplayAttributes{OperationPrefix: oidcPrefix, OperationSuffix: "provider-user-info"},
-			Fields:       nameField("provider"),
+			Fields: merge(nameField("provider"), map[string]*framework.FieldSchema{
+				"access_token": {Type: framework.TypeString, Description: "The access token in a form-encoded POST body (RFC 6750 section 2.2), instead of the Authorization header, which Vault before 1.21 does not pass to plugins. Not in Vault's built-in engine."},
+			}),
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation:   &framework.PathOperation{Callback: h.userInfo, Summary: "Provides the OIDC UserInfo Endpoint.", DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "user-info"}, Responses: rawResponse("Raw JSON claims or an OAuth error.")},
 				logical.UpdateOperation: &framework.PathOperation{Callback: h.userInfo, Summary: "Provides the OIDC UserInfo Endpoint.", DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "user-info2"}, Responses: rawResponse("Raw JSON claims or an OAuth error.")},
 			},
 			HelpSynopsis:    "Provides the OIDC UserInfo Endpoint.",
-			HelpDescription: "Returns the claims of the entity an access token (Authorization: Bearer) was issued for.",
+			HelpDescription: "Returns the claims of the entity an access token was issued for. The token comes as Authorization: Bearer, or as access_token in a form-encoded POST body (RFC 6750 section 2.2), one way only.",
 		},
 		{
 			Pattern:      provider + "/introspect/?$",
@@ -711,8 +713,16 @@ func (h *providerHandler) token(ctx context.Context, req *logical.Request, d *fr
 }
 
 func (h *providerHandler) userInfo(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	token, ok := bearer(req)
-	claims, err := h.oidc.UserInfo(ctx, d.Get("name").(string), token, ok)
+	header, hasHeader := bearer(req)
+	body := ""
+	if req.Operation == logical.UpdateOperation {
+		body = d.Get("access_token").(string)
+	}
+	token, presented, err := oidc.PresentedAccessToken(header, hasHeader, body)
+	var claims map[string]any
+	if err == nil {
+		claims, err = h.oidc.UserInfo(ctx, d.Get("name").(string), token, presented)
+	}
 	if err == nil {
 		return rawJSON(http.StatusOK, claims, "")
 	}

@@ -505,6 +505,29 @@ func TestProviderUserInfoErrors(t *testing.T) {
 	oauthErr(t, p.bearer("oidc/provider/p/userinfo", access), http.StatusForbidden, "access_denied", "client not found")
 }
 
+// TestProviderUserInfoFormBody covers the access token in a form-encoded
+// POST body (RFC 6750 section 2.2), the way left on Vault before 1.21,
+// which removes a Bearer Authorization header before a plugin sees it: it
+// answers as the header does; both ways at once are refused; the query
+// string (section 2.3, which leaks tokens into logs) is not a way.
+func TestProviderUserInfoFormBody(t *testing.T) {
+	p := newProviderSetup(t)
+	access := raw(t, p.exchange(p.code(t, nil), nil)).body["access_token"].(string)
+	path := "oidc/provider/p/userinfo"
+	byHeader := raw(t, p.bearer(path, access))
+	require.Equal(t, http.StatusOK, byHeader.status, byHeader.body)
+	byBody := raw(t, p.b.Write(path, map[string]any{"access_token": access}))
+	require.Equal(t, byHeader, byBody)
+
+	both := p.b.Handle(&logical.Request{Operation: logical.UpdateOperation, Path: path, Data: map[string]any{"access_token": access},
+		Headers: map[string][]string{"Authorization": {"Bearer " + access}}})
+	oauthErr(t, both, http.StatusBadRequest, "invalid_request", "access token must be sent in one way only: the Authorization header or the access_token form parameter")
+	inQuery := p.b.Handle(&logical.Request{Operation: logical.ReadOperation, Path: path, Data: map[string]any{"access_token": access}})
+	oauthErr(t, inQuery, http.StatusUnauthorized, "invalid_token", "access token must be sent as a Bearer token")
+	oauthErr(t, p.b.Write(path, map[string]any{"access_token": "hvo_at_x"}), http.StatusUnauthorized, "invalid_token", "access token is expired")
+	oauthErr(t, p.b.Write("oidc/provider/default/userinfo", map[string]any{"access_token": access}), http.StatusUnauthorized, "invalid_token", "access token was not issued by the provider")
+}
+
 // TestProviderGrantsStoredHashed checks that no code or token value is
 // stored: grants are keyed by their SHA-256, and a refresh token family's
 // span by the family's id.

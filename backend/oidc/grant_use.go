@@ -16,9 +16,26 @@ import (
 // introspection, RFC 7009 revocation, the provider's keys, and the sweep of
 // expired grants. Issuing them is in oidc_grant.go.
 
+// PresentedAccessToken is the access token of a userinfo request, sent in
+// one of the two ways RFC 6750 (section 2) lets this endpoint take it: an
+// Authorization header with the Bearer scheme (header, when hasHeader), or
+// access_token in a form-encoded POST body (body). Vault before 1.21
+// removes a Bearer Authorization header before a plugin sees it, which
+// leaves the body. Both at once are refused (the RFC allows one method per
+// request); with neither, presented is false.
+func PresentedAccessToken(header string, hasHeader bool, body string) (token string, presented bool, err error) {
+	switch {
+	case hasHeader && body != "":
+		return "", false, invalidRequest("access token must be sent in one way only: the Authorization header or the access_token form parameter")
+	case body != "":
+		return body, true, nil
+	}
+	return header, hasHeader, nil
+}
+
 // UserInfo answers the userinfo endpoint for an access token: the entity's
 // subject and the claims of the token's scopes the provider still supports.
-// isBearer tells whether the token came as an Authorization: Bearer header.
+// isBearer tells whether a token was presented (PresentedAccessToken).
 func (s *Service) UserInfo(ctx context.Context, providerName, token string, isBearer bool) (map[string]any, error) {
 	p, err := s.OIDCProvider(ctx, providerName)
 	if err != nil {
