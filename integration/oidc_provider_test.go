@@ -554,6 +554,16 @@ func TestProviderErrorsOnRealServer(t *testing.T) {
 		require.Equal(t, `Bearer error="invalid_token",error_description="access token must be sent as a Bearer token"`, r.Header.Get("WWW-Authenticate"))
 		requireOAuthError(t, userinfoDo(t, path, "hvo_at_nope"), http.StatusUnauthorized,
 			oauthErrBody("invalid_token", "access token is expired"))
+		// The token as access_token in a form-encoded body is read on every
+		// Vault version; with the header too, where Vault passes the header
+		// on, it is refused.
+		inBody := url.Values{"access_token": {"hvo_at_nope"}}
+		requireOAuthError(t, oauthDo(t, http.MethodPost, path, inBody, nil), http.StatusUnauthorized,
+			oauthErrBody("invalid_token", "access token is expired"))
+		if !vaultBefore(t, 21) {
+			requireOAuthError(t, oauthDo(t, http.MethodPost, path, inBody, bearerToken("hvo_at_nope")), http.StatusBadRequest,
+				oauthErrBody("invalid_request", "access token must be sent in one way only: the Authorization header or the access_token form parameter"))
+		}
 		requireOAuthError(t, userinfoDo(t, mount+"/oidc/provider/nope/userinfo", "x"), http.StatusBadRequest,
 			oauthErrBody("invalid_request", "provider not found"))
 	})

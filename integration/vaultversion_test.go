@@ -39,15 +39,11 @@ func vaultBefore(t *testing.T, minor int) bool {
 	return vaultMinor < minor
 }
 
-// bearerStripped is why some requests are sent otherwise on Vault before
-// 1.21: it removes an Authorization header with the Bearer scheme from
-// every request before a plugin sees it, unless the request's Vault token
-// came in X-Vault-Token.
-const bearerStripped = "Vault before 1.21 removes Bearer Authorization headers before a plugin sees them"
-
 // userinfoDo asks a provider's userinfo endpoint with an access token: in
-// the Authorization header, or on Vault before 1.21 (bearerStripped) as
-// the access_token of a form-encoded POST (RFC 6750 section 2.2).
+// the Authorization header, or on Vault before 1.21 as the access_token of
+// a form-encoded POST (RFC 6750 section 2.2). Vault before 1.21 removes an
+// Authorization header with the Bearer scheme from every request before a
+// plugin sees it, unless the request's Vault token came in X-Vault-Token.
 func userinfoDo(t *testing.T, path, token string) oauthReply {
 	t.Helper()
 	if vaultBefore(t, 21) {
@@ -64,8 +60,8 @@ func userinfoCall(t *testing.T, path, token string) answer {
 
 // rpUserInfo is what a relying party's OIDC library reads from a provider's
 // userinfo endpoint with an access token: go-oidc's UserInfo, which sends
-// the token in the Authorization header, or on Vault before 1.21
-// (bearerStripped) the same request with the token as access_token in a
+// the token in the Authorization header, or on Vault before 1.21 (see
+// userinfoDo) the same request with the token as access_token in a
 // form-encoded POST. It returns the claims.
 func rpUserInfo(t *testing.T, ctx context.Context, provider *oidc.Provider, tok *oauth2.Token) map[string]any {
 	t.Helper()
