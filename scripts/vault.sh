@@ -26,7 +26,7 @@ bin="$cache/vault-$version-$key"
 if [ ! -x "$bin" ]; then
   mkdir -p "$cache"
   echo "building Vault $version from the Go module proxy into $bin, once:" >&2
-  echo "  15 to 25 minutes on 2 idle cores with empty Go caches (downloads, then compiling ~2,000 packages)," >&2
+  echo "  about 15 minutes on 2 idle cores with empty Go caches (downloads, then compiling ~2,000 packages), up to 25 on a busy machine," >&2
   echo "  as long again for each other version (they pin other versions of most dependencies);" >&2
   echo "  about a minute when Go's build cache has the packages" >&2
   start=$(date +%s)
