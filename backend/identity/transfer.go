@@ -28,10 +28,7 @@ func (k entityTransfer) Parallel() bool { return true }
 
 func (k entityTransfer) Decode(it *transfer.Item) error {
 	var d dump.Entity
-	if err := transfer.DecodeStrict(it.Rec.Data, &d); err != nil {
-		return err
-	}
-	if err := transfer.CheckRecordID(it, d.ID); err != nil {
+	if err := transfer.Decode(it, &d, func() string { return d.ID }); err != nil {
 		return err
 	}
 	if err := transfer.CheckName("entity id", d.ID); err != nil {
@@ -145,16 +142,10 @@ func (k aliasTransfer) Parallel() bool { return true }
 // decodeAlias decodes an entity-alias or group-alias record.
 func decodeAlias(it *transfer.Item) (*Alias, error) {
 	var d dump.Alias
-	if err := transfer.DecodeStrict(it.Rec.Data, &d); err != nil {
+	if err := transfer.Decode(it, &d, func() string { return d.ID }); err != nil {
 		return nil, err
 	}
-	if err := transfer.CheckRecordID(it, d.ID); err != nil {
-		return nil, err
-	}
-	if err := transfer.CheckName("alias id", d.ID); err != nil {
-		return nil, err
-	}
-	if err := transfer.CheckName("canonical_id", d.CanonicalID); err != nil {
+	if err := transfer.CheckNames("alias id", d.ID, "canonical_id", d.CanonicalID); err != nil {
 		return nil, err
 	}
 	if d.MountAccessor == "" || d.Name == "" {
@@ -291,10 +282,7 @@ func (k groupTransfer) Parallel() bool { return true }
 
 func (k groupTransfer) Decode(it *transfer.Item) error {
 	var d dump.Group
-	if err := transfer.DecodeStrict(it.Rec.Data, &d); err != nil {
-		return err
-	}
-	if err := transfer.CheckRecordID(it, d.ID); err != nil {
+	if err := transfer.Decode(it, &d, func() string { return d.ID }); err != nil {
 		return err
 	}
 	if err := transfer.CheckName("group id", d.ID); err != nil {

@@ -37,10 +37,7 @@ const placeholder = "-"
 
 func (k mfaMethodTransfer) Decode(it *transfer.Item) error {
 	var d dump.MFAMethod
-	if err := transfer.DecodeStrict(it.Rec.Data, &d); err != nil {
-		return err
-	}
-	if err := transfer.CheckRecordID(it, d.ID); err != nil {
+	if err := transfer.Decode(it, &d, func() string { return d.ID }); err != nil {
 		return err
 	}
 	if err := transfer.CheckName("method id", d.ID); err != nil {
@@ -198,16 +195,10 @@ func (k mfaEnforcementTransfer) Parallel() bool { return false }
 
 func (k mfaEnforcementTransfer) Decode(it *transfer.Item) error {
 	var d dump.MFAEnforcement
-	if err := transfer.DecodeStrict(it.Rec.Data, &d); err != nil {
+	if err := transfer.Decode(it, &d, func() string { return d.ID }); err != nil {
 		return err
 	}
-	if err := transfer.CheckRecordID(it, d.ID); err != nil {
-		return err
-	}
-	if err := transfer.CheckName("enforcement id", d.ID); err != nil {
-		return err
-	}
-	if err := transfer.CheckName("enforcement name", d.Name); err != nil {
+	if err := transfer.CheckNames("enforcement id", d.ID, "enforcement name", d.Name); err != nil {
 		return err
 	}
 	it.Obj = &MFAEnforcement{
@@ -341,16 +332,10 @@ func (k mfaSecretTransfer) Parallel() bool { return true }
 
 func (k mfaSecretTransfer) Decode(it *transfer.Item) error {
 	var d dump.MFASecret
-	if err := transfer.DecodeStrict(it.Rec.Data, &d); err != nil {
+	if err := transfer.Decode(it, &d, func() string { return dump.MFASecretID(d.MethodID, d.EntityID) }); err != nil {
 		return err
 	}
-	if err := transfer.CheckRecordID(it, dump.MFASecretID(d.MethodID, d.EntityID)); err != nil {
-		return err
-	}
-	if err := transfer.CheckName("method_id", d.MethodID); err != nil {
-		return err
-	}
-	if err := transfer.CheckName("entity_id", d.EntityID); err != nil {
+	if err := transfer.CheckNames("method_id", d.MethodID, "entity_id", d.EntityID); err != nil {
 		return err
 	}
 	if d.Key != "" {

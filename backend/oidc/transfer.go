@@ -70,10 +70,7 @@ func (kt oidcConfigTransfer) Parallel() bool { return false }
 
 func (kt oidcConfigTransfer) Decode(it *transfer.Item) error {
 	var d dump.OIDCConfig
-	if err := transfer.DecodeStrict(it.Rec.Data, &d); err != nil {
-		return err
-	}
-	if err := transfer.CheckRecordID(it, dump.OIDCConfigID); err != nil {
+	if err := transfer.Decode(it, &d, func() string { return dump.OIDCConfigID }); err != nil {
 		return err
 	}
 	if d.Issuer != "" && !validIssuer(d.Issuer) {
@@ -144,10 +141,7 @@ func (kt oidcKeyTransfer) Parallel() bool { return false }
 
 func (kt oidcKeyTransfer) Decode(it *transfer.Item) error {
 	var d dump.OIDCKey
-	if err := transfer.DecodeStrict(it.Rec.Data, &d); err != nil {
-		return err
-	}
-	if err := transfer.CheckRecordID(it, d.Name); err != nil {
+	if err := transfer.Decode(it, &d, func() string { return d.Name }); err != nil {
 		return err
 	}
 	if err := transfer.CheckName("key name", d.Name); err != nil {
@@ -374,10 +368,7 @@ func (s *Service) ExportKeys(ctx context.Context) ([]dump.Record, error) {
 
 func decodeScope(it *transfer.Item) error {
 	var d dump.OIDCScope
-	if err := transfer.DecodeStrict(it.Rec.Data, &d); err != nil {
-		return err
-	}
-	if err := transfer.CheckRecordID(it, d.Name); err != nil {
+	if err := transfer.Decode(it, &d, func() string { return d.Name }); err != nil {
 		return err
 	}
 	if err := transfer.CheckName("scope name", d.Name); err != nil {
@@ -449,10 +440,7 @@ func checkNamed[T any](b *transfer.Batch, it *transfer.Item, cur *T, what string
 // engine checks them nowhere ("*" stands for all); allow_all is built in.
 func decodeAssignment(it *transfer.Item) error {
 	var d dump.OIDCAssignment
-	if err := transfer.DecodeStrict(it.Rec.Data, &d); err != nil {
-		return err
-	}
-	if err := transfer.CheckRecordID(it, d.Name); err != nil {
+	if err := transfer.Decode(it, &d, func() string { return d.Name }); err != nil {
 		return err
 	}
 	if err := transfer.CheckName("assignment name", d.Name); err != nil {
@@ -486,16 +474,10 @@ func (c *Client) clone() *Client {
 
 func (kt oidcClientTransfer) Decode(it *transfer.Item) error {
 	var d dump.OIDCClient
-	if err := transfer.DecodeStrict(it.Rec.Data, &d); err != nil {
+	if err := transfer.Decode(it, &d, func() string { return d.Name }); err != nil {
 		return err
 	}
-	if err := transfer.CheckRecordID(it, d.Name); err != nil {
-		return err
-	}
-	if err := transfer.CheckName("client name", d.Name); err != nil {
-		return err
-	}
-	if err := transfer.CheckName("client_id", d.ClientID); err != nil {
+	if err := transfer.CheckNames("client name", d.Name, "client_id", d.ClientID); err != nil {
 		return err
 	}
 	switch d.ClientType {
@@ -634,10 +616,7 @@ type oidcProviderTransfer struct{ namedKind[Provider] }
 
 func decodeProvider(it *transfer.Item) error {
 	var d dump.OIDCProvider
-	if err := transfer.DecodeStrict(it.Rec.Data, &d); err != nil {
-		return err
-	}
-	if err := transfer.CheckRecordID(it, d.Name); err != nil {
+	if err := transfer.Decode(it, &d, func() string { return d.Name }); err != nil {
 		return err
 	}
 	if err := transfer.CheckName("provider name", d.Name); err != nil {
@@ -707,10 +686,7 @@ type oidcRoleTransfer struct{ namedKind[Role] }
 
 func decodeRole(it *transfer.Item) error {
 	var d dump.OIDCRole
-	if err := transfer.DecodeStrict(it.Rec.Data, &d); err != nil {
-		return err
-	}
-	if err := transfer.CheckRecordID(it, d.Name); err != nil {
+	if err := transfer.Decode(it, &d, func() string { return d.Name }); err != nil {
 		return err
 	}
 	if err := transfer.CheckName("role name", d.Name); err != nil {
@@ -779,10 +755,7 @@ func (kt oidcGrantTransfer) Parallel() bool { return true }
 
 func (kt oidcGrantTransfer) Decode(it *transfer.Item) error {
 	var d dump.OIDCGrant
-	if err := transfer.DecodeStrict(it.Rec.Data, &d); err != nil {
-		return err
-	}
-	if err := transfer.CheckRecordID(it, d.Kind+"/"+d.Key); err != nil {
+	if err := transfer.Decode(it, &d, func() string { return d.Kind + "/" + d.Key }); err != nil {
 		return err
 	}
 	switch d.Kind {

@@ -599,10 +599,24 @@ func CheckName(what, v string) error {
 	return nil
 }
 
-// CheckRecordID refuses a record whose id is not its object's.
-func CheckRecordID(it *Item, id string) error {
-	if it.Rec.ID != id {
-		return fmt.Errorf("the record's id %q is not its data's %q", it.Rec.ID, id)
+// CheckNames is CheckName for each (what, value) pair in turn.
+func CheckNames(pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if err := CheckName(pairs[i], pairs[i+1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Decode decodes a record's data strictly into v, then refuses the record
+// if its id is not the one id gives for the decoded data.
+func Decode(it *Item, v any, id func() string) error {
+	if err := DecodeStrict(it.Rec.Data, v); err != nil {
+		return err
+	}
+	if want := id(); it.Rec.ID != want {
+		return fmt.Errorf("the record's id %q is not its data's %q", it.Rec.ID, want)
 	}
 	return nil
 }
