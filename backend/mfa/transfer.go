@@ -425,37 +425,22 @@ func (k mfaSecretTransfer) Export(ctx context.Context, after string, limit int, 
 		}
 	}
 	slices.Sort(keys)
-	var out []dump.Record
-	var used []string
-	for _, k := range transfer.PageAfter(keys, after, len(keys)) {
-		if len(out) == limit {
-			break
-		}
+	return transfer.PageOfKeys(dump.KindMFASecret, keys, after, limit, func(k string) (any, bool, error) {
 		mid, eid, _ := strings.Cut(k, "/")
-		var live bool
 		s.state.mu.RLock()
-		live = s.state.methods[mid] != nil
+		live := s.state.methods[mid] != nil
 		s.state.mu.RUnlock()
-		live = live && s.identity.EntityRecord(eid) != nil
-		if !live {
-			continue
+		if !live || s.identity.EntityRecord(eid) == nil {
+			return nil, false, nil
 		}
 		sec, err := s.readSecret(ctx, mid, eid)
-		if err != nil {
-			return nil, nil, err
+		if err != nil || sec == nil {
+			return nil, false, err
 		}
-		if sec == nil {
-			continue
-		}
-		rec, err := dump.NewRecord(dump.KindMFASecret, k, dump.MFASecret{
+		return dump.MFASecret{
 			MethodID: mid, EntityID: eid, Key: sec.Key, LastStep: sec.LastStep, Failures: sec.Failures, RecoveryHashes: sec.RecoveryHashes,
-		})
-		if err != nil {
-			return nil, nil, err
-		}
-		out, used = append(out, rec), append(used, k)
-	}
-	return out, used, nil
+		}, true, nil
+	})
 }
 
 // TransferKinds are MFA's record kinds for import and export.

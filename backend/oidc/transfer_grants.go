@@ -114,30 +114,17 @@ func (kt oidcGrantTransfer) Export(ctx context.Context, after string, limit int,
 	}
 	slices.Sort(keys)
 	now := s.now()
-	var out []dump.Record
-	var used []string
-	for _, k := range transfer.PageAfter(keys, after, len(keys)) {
-		if len(out) == limit {
-			break
-		}
+	return transfer.PageOfKeys(dump.KindOIDCGrant, keys, after, limit, func(k string) (any, bool, error) {
 		g := new(grant)
 		found, err := s.storage.GetJSON(ctx, grantPrefix+k, g)
-		if err != nil {
-			return nil, nil, err
-		}
-		if !found || !now.Before(g.ExpireAt) {
-			continue
+		if err != nil || !found || !now.Before(g.ExpireAt) {
+			return nil, false, err
 		}
 		raw, err := json.Marshal(g)
 		if err != nil {
-			return nil, nil, err
+			return nil, false, err
 		}
 		kind, key, _ := strings.Cut(k, "/")
-		rec, err := dump.NewRecord(dump.KindOIDCGrant, k, dump.OIDCGrant{Kind: kind, Key: key, Record: raw})
-		if err != nil {
-			return nil, nil, err
-		}
-		out, used = append(out, rec), append(used, k)
-	}
-	return out, used, nil
+		return dump.OIDCGrant{Kind: kind, Key: key, Record: raw}, true, nil
+	})
 }

@@ -655,6 +655,33 @@ func RecordsOf[T any](kind string, list []T, build func(T) (string, any)) ([]dum
 	return out, keys, nil
 }
 
+// PageOfKeys exports a page of the records of a kind kept in storage under
+// sorted keys: those after after, at most limit, read one by one with data,
+// which gives a key's record data or false to leave the key out (its object
+// is gone or no longer live).
+func PageOfKeys(kind string, sorted []string, after string, limit int, data func(key string) (any, bool, error)) ([]dump.Record, []string, error) {
+	var out []dump.Record
+	var used []string
+	for _, k := range PageAfter(sorted, after, len(sorted)) {
+		if len(out) == limit {
+			break
+		}
+		v, ok, err := data(k)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			continue
+		}
+		rec, err := dump.NewRecord(kind, k, v)
+		if err != nil {
+			return nil, nil, err
+		}
+		out, used = append(out, rec), append(used, k)
+	}
+	return out, used, nil
+}
+
 // NoPrepare is the Prepare of a kind that looks nothing up before locking.
 type NoPrepare struct{}
 
