@@ -29,12 +29,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stderr, "identity-migrate: --from is required")
 		return errUsage
 	}
-	prog, err := newProgress(stderr, *progressMode)
-	if err != nil {
-		fmt.Fprintln(stderr, "identity-migrate:", err)
-		return errUsage
-	}
-	c, err := newClient()
+	prog, c, err := progressAndClient(stderr, *progressMode)
 	if err != nil {
 		return err
 	}

@@ -121,12 +121,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer, ver
 		fmt.Fprintln(stderr, "identity-migrate: --on-conflict must be fail, skip or overwrite")
 		return errUsage
 	}
-	prog, err := newProgress(stderr, *progressMode)
-	if err != nil {
-		fmt.Fprintln(stderr, "identity-migrate:", err)
-		return errUsage
-	}
-	c, err := newClient()
+	prog, c, err := progressAndClient(stderr, *progressMode)
 	if err != nil {
 		return err
 	}

@@ -75,6 +75,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return errUsage
 }
 
+// progressAndClient is what export and import start with: the progress
+// display mode asked for (a bad one is a usage error) and the Vault client.
+func progressAndClient(stderr io.Writer, mode string) (*progress, *api.Client, error) {
+	prog, err := newProgress(stderr, mode)
+	if err != nil {
+		fmt.Fprintln(stderr, "identity-migrate:", err)
+		return nil, nil, errUsage
+	}
+	c, err := newClient()
+	if err != nil {
+		return nil, nil, err
+	}
+	return prog, c, nil
+}
+
 // newClient is Vault's API client configured from the environment.
 func newClient() (*api.Client, error) {
 	conf := api.DefaultConfig()
