@@ -526,6 +526,12 @@ func TestProviderUserInfoFormBody(t *testing.T) {
 	oauthErr(t, inQuery, http.StatusUnauthorized, "invalid_token", "access token must be sent as a Bearer token")
 	oauthErr(t, p.b.Write(path, map[string]any{"access_token": "hvo_at_x"}), http.StatusUnauthorized, "invalid_token", "access token is expired")
 	oauthErr(t, p.b.Write("oidc/provider/default/userinfo", map[string]any{"access_token": access}), http.StatusUnauthorized, "invalid_token", "access token was not issued by the provider")
+
+	// A disabled entity's token is refused the same way by either route.
+	require.Equal(t, http.StatusNoContent, p.b.Write("entity/id/"+p.entityID, map[string]any{"disabled": true}).Status)
+	refused := raw(t, p.b.Write(path, map[string]any{"access_token": access}))
+	require.NotEqual(t, http.StatusOK, refused.status, refused.body)
+	require.Equal(t, raw(t, p.bearer(path, access)), refused)
 }
 
 // TestProviderGrantsStoredHashed checks that no code or token value is
